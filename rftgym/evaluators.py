@@ -106,7 +106,16 @@ class RewardFunction:
     def __call__(self, messages: list[dict], ground_truth: Any = None, **row_fields: Any) -> EvaluateResult:
         return to_evaluate_result(self.fn(messages, ground_truth, **row_fields), self.name)
 
-    def __reduce__(self):  # picklable for process pools when ``fn`` is a module-level function
+    def __reduce__(self):
+        # Picklable for process pools: a decorated module-level function is found by name.
+        module = importlib.import_module(self.__module__) if hasattr(self, "__module__") else None
+        qualname = getattr(self, "__qualname__", "")
+        try:
+            found = functools.reduce(getattr, qualname.split("."), module)
+        except (AttributeError, TypeError):
+            found = None
+        if found is self:
+            return qualname
         return (RewardFunction, (self.fn, self.name, self.timeout))
 
     def __repr__(self) -> str:

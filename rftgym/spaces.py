@@ -168,20 +168,55 @@ def _write_shared(space: Space, index: int, value: Any, shared_memory: Any) -> N
     )
 
 
+class SharedMemoryView(tuple):
+    """Live view of the observations in an async vector env's shared buffer.
+
+    Gymnasium reads shared memory once, when the vector env is built, and expects a view that
+    later writes show through (numpy arrays do). This tuple subclass decodes the slots on every
+    access; ``copy.deepcopy`` (what ``AsyncVectorEnv`` returns to the caller) gives plain values.
+    """
+
+    def __new__(cls, space: Space, shared_memory: Any, n: int):
+        view = super().__new__(cls, range(n))
+        view._space, view._memory, view._n = space, shared_memory, n
+        return view
+
+    def _decode(self, i: int) -> Any:
+        buffer = np.frombuffer(self._memory.get_obj(), dtype=np.uint8)
+        start = i * _slot_size(self._space)
+        length = int.from_bytes(buffer[start : start + _LENGTH_BYTES].tobytes(), "little")
+        text = buffer[start + _LENGTH_BYTES : start + _LENGTH_BYTES + length].tobytes().decode("utf-8")
+        if isinstance(self._space, ChatSpace):
+            return json.loads(text) if text else []
+        return text
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return tuple(self._decode(j) for j in range(self._n)[i])
+        return self._decode(range(self._n)[i])
+
+    def __iter__(self):
+        return (self._decode(i) for i in range(self._n))
+
+    def __eq__(self, other: Any) -> bool:
+        return tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __deepcopy__(self, memo: dict) -> tuple:
+        return tuple(self)
+
+    def __reduce__(self):
+        return (tuple, (tuple(self),))
+
+
 @read_from_shared_memory.register(TextSpace)
 @read_from_shared_memory.register(ChatSpace)
-def _read_shared(space: Space, shared_memory: Any, n: int = 1) -> tuple:
-    buffer = np.frombuffer(shared_memory.get_obj(), dtype=np.uint8)
-    size = _slot_size(space)
-    values = []
-    for i in range(n):
-        start = i * size
-        length = int.from_bytes(buffer[start : start + _LENGTH_BYTES].tobytes(), "little")
-        raw = buffer[start + _LENGTH_BYTES : start + _LENGTH_BYTES + length].tobytes()
-        text = raw.decode("utf-8")
-        values.append(json.loads(text) if isinstance(space, ChatSpace) and text else
-                      ([] if isinstance(space, ChatSpace) else text))
-    return tuple(values)
+def _read_shared(space: Space, shared_memory: Any, n: int = 1) -> SharedMemoryView:
+    return SharedMemoryView(space, shared_memory, n)
 
 
 __all__ = ["ChatSpace", "TextSpace", "ROLES", "is_message"]
