@@ -17,6 +17,7 @@ from rftgym.evaluators import (
     reward_function,
 )
 from rftgym.registry import list_envs, register_envs
+from rftgym.serving import EnvServer, RemoteEnv, RemoteEnvError
 from rftgym.spaces import ChatSpace, TextSpace
 from rftgym.vector import GroupVectorEnv, make_group_env
 
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 register_envs()
 
 __all__ = [
-    "ChatSpace", "CustomEnv", "Dataset", "DatasetError", "EvaluateResult", "EvaluationRequest",
+    "ChatSpace", "CustomEnv", "EnvServer", "RemoteEnv", "RemoteEnvError", "Dataset", "DatasetError", "EvaluateResult", "EvaluationRequest",
     "Evaluator", "EvaluatorError", "GroupVectorEnv", "MultiTurnTextEnv", "RewardFunction",
     "TextEnv", "TextSpace", "WeightedEvaluator", "evaluate_safely", "list_envs", "load_dataset",
     "make_group_env", "register_envs", "reward_function",

@@ -25,11 +25,12 @@ from rftgym.core import MultiTurnTextEnv, TextEnv
 from rftgym.datasets import load_dataset
 
 
-def _build_member(env: str | Callable[[], gym.Env], kwargs: Mapping[str, Any]) -> TextEnv:
+def _build_member(env: str | Callable[[], gym.Env], kwargs: Mapping[str, Any]) -> gym.Env:
     made = gym.make(env, disable_env_checker=True, **kwargs) if isinstance(env, str) else env()
     member = made.unwrapped
-    if not isinstance(member, TextEnv):
-        raise TypeError(f"group environments need rftgym TextEnv members, got {type(member).__name__}")
+    if not isinstance(member, TextEnv) and not hasattr(member, "num_rows"):
+        raise TypeError("group environments need rftgym TextEnv (or RemoteEnv) members, "
+                        f"got {type(member).__name__}")
     return member
 
 
@@ -62,7 +63,6 @@ class GroupVectorEnv(VectorEnv):
         self.single_action_space = first.action_space
         self.observation_space = batch_space(first.observation_space, self.num_envs)
         self.action_space = batch_space(first.action_space, self.num_envs)
-        self.multi_turn = isinstance(first, MultiTurnTextEnv)
         self._own_pool = not isinstance(executor, Executor)
         if isinstance(executor, Executor):
             self.pool = executor
@@ -85,7 +85,8 @@ class GroupVectorEnv(VectorEnv):
 
     @property
     def dataset_size(self) -> int:
-        return len(self.envs[0].dataset)
+        first = self.envs[0]
+        return len(first.dataset) if isinstance(first, TextEnv) else int(first.num_rows)
 
     def _next_prompts(self) -> list[int]:
         indices = []
@@ -135,7 +136,7 @@ class GroupVectorEnv(VectorEnv):
         futures = {}
         for i in active:
             env = self.envs[i]
-            if self.executor_kind == "process" and not isinstance(env, MultiTurnTextEnv):
+            if self._scores_in_process(env):
                 futures[i] = self.pool.submit(env.evaluation_request(actions[i]).run)
             else:
                 futures[i] = self.pool.submit(env.step, actions[i])
@@ -146,7 +147,7 @@ class GroupVectorEnv(VectorEnv):
         observations = list(self._last_obs)
         for i, future in futures.items():
             outcome = future.result()
-            if self.executor_kind == "process" and not isinstance(self.envs[i], MultiTurnTextEnv):
+            if self._scores_in_process(self.envs[i]):
                 outcome = self.envs[i].complete_step(outcome)
             obs, reward, term, trunc, info = outcome
             info["group"] = i // self.group_size
@@ -157,6 +158,11 @@ class GroupVectorEnv(VectorEnv):
         self.episode_rewards += rewards
         self._last_obs = observations
         return observations, rewards, terminated, truncated, infos
+
+    def _scores_in_process(self, env: gym.Env) -> bool:
+        """Single-turn TextEnvs send only the evaluation to a process pool; others step in threads."""
+        return (self.executor_kind == "process" and isinstance(env, TextEnv)
+                and not isinstance(env, MultiTurnTextEnv))
 
     @property
     def all_done(self) -> bool:

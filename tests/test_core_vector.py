@@ -109,7 +109,7 @@ def test_multi_turn_members_step_until_each_is_done():
 
 
 def test_members_must_be_text_envs():
-    with pytest.raises(TypeError, match="need rftgym TextEnv members"):
+    with pytest.raises(TypeError, match="need rftgym TextEnv \\(or RemoteEnv\\) members"):
         rftgym.make_group_env(lambda: gym.make("CartPole-v1"), num_prompts=1, group_size=1)
 
 
