@@ -12,6 +12,7 @@ Observations and infos are lists with one entry per member (member ``i`` belongs
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Callable, Mapping, Sequence
@@ -71,7 +72,9 @@ class GroupVectorEnv(VectorEnv):
             self.pool = ThreadPoolExecutor(max_workers or min(32, self.num_envs), thread_name_prefix="rftgym-score")
             self.executor_kind = "thread"
         elif executor == "process":
-            self.pool = ProcessPoolExecutor(max_workers or os.cpu_count() or 1)
+            # forkserver: forking a process that runs JAX (multi-threaded) can deadlock.
+            self.pool = ProcessPoolExecutor(max_workers or os.cpu_count() or 1,
+                                            mp_context=multiprocessing.get_context("forkserver"))
             self.executor_kind = "process"
         else:
             raise ValueError(f"executor must be 'thread', 'process' or an Executor, got {executor!r}")
