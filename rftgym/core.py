@@ -159,9 +159,9 @@ class TextEnv(gym.Env):
 class MultiTurnTextEnv(TextEnv):
     """A multi-turn text environment: the env answers each reply until the episode ends.
 
-    Subclasses implement ``respond(reply) -> (env_messages, done)`` and may override
-    ``evaluate_episode``. After ``max_turns`` replies without an end the episode is truncated
-    (``truncated=True``) and evaluated as it stands.
+    Subclasses implement ``respond(reply) -> (env_messages, done[, truncated])`` and may override
+    ``evaluate_episode``. After ``max_turns`` replies without an end, or when ``respond`` says so,
+    the episode is truncated (``truncated=True``) and evaluated as it stands.
     """
 
     def __init__(self, dataset: Any, evaluator: Any = None, *, max_turns: int = 8, **kwargs: Any):
@@ -174,8 +174,9 @@ class MultiTurnTextEnv(TextEnv):
     def begin_episode(self, row: dict[str, Any]) -> None:
         self.turns = 0
 
-    def respond(self, reply: str) -> tuple[list[dict[str, Any]], bool]:
-        """Return the env's messages in answer to ``reply`` and whether the episode is done."""
+    def respond(self, reply: str) -> tuple[list[dict[str, Any]], bool] | tuple[list[dict[str, Any]], bool, bool]:
+        """Answer ``reply``: return ``(env_messages, done)``, or ``(env_messages, done, truncated)``
+        to end the episode as truncated (e.g. a tool-call budget ran out)."""
         raise NotImplementedError
 
     def evaluate_episode(self, messages: list[dict[str, Any]]) -> EvaluateResult:
@@ -187,8 +188,13 @@ class MultiTurnTextEnv(TextEnv):
     def step(self, action: str):
         messages = self._accept(action)
         self.turns += 1
-        env_messages, done = self.respond(action)
-        truncated = not done and self.turns >= self.max_turns
+        answer = self.respond(action)
+        env_messages, done = answer[0], bool(answer[1])
+        truncated = len(answer) > 2 and bool(answer[2])
+        if truncated:
+            done = False
+        elif not done and self.turns >= self.max_turns:
+            truncated = True
         self._messages.extend(env_messages)
         if done or truncated:
             obs, reward, _, _, info = self.complete_step(self.evaluate_episode(self._messages))

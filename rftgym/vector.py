@@ -65,11 +65,14 @@ class GroupVectorEnv(VectorEnv):
         self.observation_space = batch_space(first.observation_space, self.num_envs)
         self.action_space = batch_space(first.action_space, self.num_envs)
         self._own_pool = not isinstance(executor, Executor)
+        # Stateful steps (multi-turn, remote) always run on threads in this process; only the
+        # scoring of single-turn replies may go to a process pool.
+        self._step_pool = ThreadPoolExecutor(max_workers or min(32, self.num_envs), thread_name_prefix="rftgym-step")
         if isinstance(executor, Executor):
             self.pool = executor
             self.executor_kind = "process" if isinstance(executor, ProcessPoolExecutor) else "thread"
         elif executor == "thread":
-            self.pool = ThreadPoolExecutor(max_workers or min(32, self.num_envs), thread_name_prefix="rftgym-score")
+            self.pool = self._step_pool
             self.executor_kind = "thread"
         elif executor == "process":
             # forkserver: forking a process that runs JAX (multi-threaded) can deadlock.
@@ -142,7 +145,7 @@ class GroupVectorEnv(VectorEnv):
             if self._scores_in_process(env):
                 futures[i] = self.pool.submit(env.evaluation_request(actions[i]).run)
             else:
-                futures[i] = self.pool.submit(env.step, actions[i])
+                futures[i] = self._step_pool.submit(env.step, actions[i])
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
@@ -172,6 +175,7 @@ class GroupVectorEnv(VectorEnv):
         return bool(self.done.all())
 
     def close(self, **kwargs: Any) -> None:
+        self._step_pool.shutdown(wait=False, cancel_futures=True)
         if self._own_pool:
             self.pool.shutdown(wait=False, cancel_futures=True)
         for env in self.envs:

@@ -181,6 +181,25 @@ def test_multi_turn_episode_and_truncation():
     check_env(EchoCounter(ROWS, max_turns=3))
 
 
+class Budgeted(MultiTurnTextEnv):
+    """respond() may end an episode as truncated (e.g. a budget ran out)."""
+
+    def respond(self, reply):
+        return [{"role": "tool", "content": "budget used up"}], False, reply == "spend"
+
+    def evaluate_episode(self, messages):
+        return EvaluateResult(0.25)
+
+
+def test_respond_can_truncate():
+    env = Budgeted(ROWS, max_turns=5)
+    env.reset(seed=0)
+    assert env.step("look")[2:4] == (False, False)
+    obs, reward, term, trunc, _ = env.step("spend")
+    assert (reward, term, trunc) == (0.25, False, True)
+    assert obs[-1] == {"role": "tool", "content": "budget used up"}
+
+
 def test_registry_lists_every_task_family():
     envs = rftgym.list_envs()
     for env_id in ("rft/Math-v0", "rft/ReasoningGym-v0", "rft/JSONSchema-v0", "rft/Code-v0",

@@ -93,8 +93,10 @@ class Countdown(MultiTurnTextEnv):
         return EvaluateResult(1.0 / self.turns)
 
 
-def test_multi_turn_members_step_until_each_is_done():
-    envs = rftgym.make_group_env(lambda: Countdown(ROWS, max_turns=3), num_prompts=1, group_size=3)
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_multi_turn_members_step_until_each_is_done(executor):
+    envs = rftgym.make_group_env(lambda: Countdown(ROWS, max_turns=3), num_prompts=1, group_size=3,
+                                 executor=executor)
     envs.reset(seed=0)
     _, rewards, term, trunc, infos = envs.step(["stop", "go", "go"])
     np.testing.assert_array_equal(term, [True, False, False])
