@@ -22,6 +22,7 @@ from rftgym.envs.code.grader import CodeTask, grade_program
 from rftgym.envs.code.pool import Job, SandboxPool
 
 TIMEOUT = 2.0
+HANG_BOUND = TIMEOUT + 10.0  # wall-clock seconds that only a hung job exceeds, even on a loaded machine
 FULL_MODES = ["bwrap", "unshare"]
 ALL_MODES = FULL_MODES + (["rlimit"] if sb.is_real_root() else [])
 
@@ -71,7 +72,10 @@ def test_infinite_loop(pools, mode, where):
     t = time.monotonic()
     res = attack(pools[mode], code, 1)
     assert res.score == 0 and res.metrics["timeout"] == 1.0
-    assert time.monotonic() - t < TIMEOUT + 2.5
+    # the sandbox's own deadline stopped it (the parent did not have to give up on the server);
+    # the wall-clock bound only rules out a hang, with room for a loaded machine
+    assert "sandbox:" not in res.reason, res.reason
+    assert time.monotonic() - t < HANG_BOUND
     assert_healthy(pools, mode)
 
 
@@ -103,7 +107,8 @@ def test_fork_bomb_is_bounded(pools, mode):
     finally:
         stop.set()
         watcher.join()
-    assert res.score == 0 and time.monotonic() - t < TIMEOUT + 3
+    assert res.score == 0 and "sandbox:" not in res.reason, res.reason
+    assert time.monotonic() - t < HANG_BOUND
     # the job's child plus at most max_processes more, on top of the idle sandbox
     assert peak[0] <= pools["baseline"][mode] + 1 + pool.config.max_processes
     assert_healthy(pools, mode)
@@ -142,7 +147,7 @@ def test_one_gigabyte_printed(pools, mode):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.monotonic()
     res = pools[mode].run(Job(textwrap.dedent(code), "f", [()]))
-    assert time.monotonic() - t < TIMEOUT + 3
+    assert res.error == "" and time.monotonic() - t < HANG_BOUND
     assert len(res.output) <= pools[mode].config.output_bytes
     assert res.calls[0] is None or res.calls[0].value < 2 ** 30  # the file-size limit stopped it
     assert attack(pools[mode], code, 2 * 2 ** 30).score == 0

@@ -485,6 +485,9 @@ class Server:
         self.max_result = int(cfg["max_result_bytes"])
         self.output_bytes = int(cfg["output_bytes"])
         self.max_frame = int(cfg["max_frame"])
+        # every frame from the parent goes through this one buffer: a read may return several
+        # frames (an end-of-calls marker and the next job), and none of them may be dropped
+        self.requests = FrameReader(self.max_frame)
         # the job's stdout/stderr: an anonymous file, truncated before each job, read (capped) after
         try:
             self.out_fd = os.memfd_create("output")
@@ -562,11 +565,22 @@ class Server:
         deadline = start + timeout
         status = {"timeout": False, "overflow": False}
         pending_req = bytearray()
-        reader = FrameReader(self.max_frame)
         ended_calls = not interactive
         child_done = False
         self._sent = 0
 
+        def take_calls():  # move buffered calls to the child's queue, up to the end-of-calls marker
+            nonlocal ended_calls
+            while not ended_calls:
+                fr = self.requests.next()
+                if fr is None:
+                    return
+                if fr[0] == b"C":
+                    pending_req.extend(pack_frame(b"C", fr[1]))
+                elif fr[0] == b"X":
+                    ended_calls = True
+
+        take_calls()  # calls may have arrived in the same read as the job
         while True:
             if child_done:
                 self._drain(res_r, status)
@@ -597,15 +611,8 @@ class Server:
                 data = os.read(0, 65536)
                 if not data:
                     raise SystemExit(0)  # the parent went away
-                reader.feed(data)
-                while not ended_calls:
-                    fr = reader.next()
-                    if fr is None:
-                        break
-                    if fr[0] == b"C":
-                        pending_req += pack_frame(b"C", fr[1])
-                    elif fr[0] == b"X":
-                        ended_calls = True
+                self.requests.feed(data)
+                take_calls()
             if req_w >= 0 and pending_req and (req_w in w or not wlist):
                 try:
                     del pending_req[:os.write(req_w, pending_req)]
@@ -642,7 +649,7 @@ class Server:
         status["output"] = head.decode("utf-8", "replace")
         self._send(b"E", json.dumps(status).encode())
         if not ended_calls:
-            self._drain_calls_until_end(reader)
+            self._drain_calls_until_end()
 
     def _drain(self, fd, status):
         """Relay what the child wrote; False once the stream ended or went over its size limit."""
@@ -659,21 +666,30 @@ class Server:
                 return False
             self._send(b"D", data)
 
-    def _drain_calls_until_end(self, reader):
+    def _next_request(self):
+        """The next frame from the parent (blocking); None once the parent closed our input."""
         while True:
-            fr = reader.next()
+            fr = self.requests.next()
             if fr is not None:
-                if fr[0] == b"X":
-                    return
-                continue
+                return fr
             data = os.read(0, 65536)
             if not data:
+                return None
+            self.requests.feed(data)
+
+    def _drain_calls_until_end(self):
+        """Skip the rest of an ended session's calls, up to and including its end marker; frames
+        after it (the next job) stay buffered."""
+        while True:
+            fr = self._next_request()
+            if fr is None:
                 raise SystemExit(0)
-            reader.feed(data)
+            if fr[0] == b"X":
+                return
 
     def serve(self):
         while True:
-            fr = _read_frame_blocking(0, self.max_frame)
+            fr = self._next_request()
             if fr is None:
                 return
             kind, payload = fr
