@@ -93,6 +93,7 @@ def cmd_train(args) -> int:
             raise ConfigError(f"--run-dir {given} differs from --resume {args.resume}; give one of them")
         args.run_dir = args.resume
     cfg = config_from_args(args, base=base)
+    _use_compilation_cache()
 
     from rftgym.trainers.train import TrainingInterrupted, train
 
@@ -128,16 +129,17 @@ def cmd_eval(args) -> int:
 
     from rftgym.trainers.evaluate import run_eval
 
+    _use_compilation_cache()
     run_eval(specs, args.model, limit=args.limit, batch_size=args.batch_size, temperature=args.temperature,
              max_new_tokens=args.max_new_tokens, seed=args.seed, split=args.split, as_json=args.json)
     return 0
 
 
 def cmd_export(args) -> int:
-    from rftgym.trainers import export
+    from rftgym.trainers.evaluate import export_run
 
-    out = export.export_run(args.run_dir, args.out, mode=args.mode)
-    print(f"exported {args.mode} model to {out if isinstance(out, str) else args.out}")
+    out = export_run(args.run_dir, args.out, mode=args.mode)
+    print(f"exported the {args.mode} model of {args.run_dir} to {out}")
     return 0
 
 
@@ -154,6 +156,18 @@ def cmd_envs(args) -> int:
     for env_id, summary in rftgym.list_envs().items():
         print(f"{env_id:<22} {summary}")
     return 0
+
+
+def _use_compilation_cache() -> None:
+    """Keep compiled XLA programs in ~/.cache/rftgym/jax so the next run skips compilation
+    (unless JAX_COMPILATION_CACHE_DIR already chooses a place)."""
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    import jax
+
+    cache = os.path.join(os.path.expanduser(os.environ.get("RFTGYM_CACHE") or "~/.cache/rftgym"), "jax")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot, "envs": cmd_envs}

@@ -1,0 +1,208 @@
+"""GRPO step time and reward curve: rftgym's JAX trainer vs TRL's GRPOTrainer, same setup.
+
+Setup (both): SmolLM2-135M-Instruct in fp32 (the same HF folder), LoRA r=16 alpha=32 on
+q/k/v/o/gate/up/down, 4 prompts x 8 replies per step, replies up to 64 tokens at temperature 1,
+loss `dapo`, beta 0, one update per batch, constant learning rate, the same prompts in the same
+order (rft/Math-v0 level 1) and the same reward (rft/Math-v0's evaluator: 1 for a correct
+<answer>, else 0). Step 1 (compilation / warm-up) is left out of the medians.
+
+TRL runs in its own virtual environment, so the library never depends on it:
+
+    python -m venv --system-site-packages ~/.cache/rftgym/trl-venv
+    ~/.cache/rftgym/trl-venv/bin/pip install trl datasets
+    python benchmarks/grpo_step.py --steps 10 --trl-python ~/.cache/rftgym/trl-venv/bin/python
+
+Writes a JSON file with per-step times and rewards for each implementation and prints a
+markdown summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PROMPTS, GROUP, NEW_TOKENS, RANK, ALPHA = 4, 8, 64, 16, 32.0
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def build_rows(steps: int, seed: int) -> list[dict]:
+    """The prompts of every step, in order: rft/Math-v0 level-1 training rows as the env serves them."""
+    import numpy as np
+
+    from rftgym.envs.math.env import MathEnv
+
+    env = MathEnv(split="train", difficulty=1)
+    order = np.random.default_rng(seed).permutation(len(env.dataset))[: steps * PROMPTS]
+    rows = []
+    for i in order:
+        messages, _ = env.reset(options={"index": int(i)})
+        rows.append({"messages": messages, "ground_truth": env.dataset[int(i)]["ground_truth"]})
+    return rows
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+# ----------------------------------------------------------------------------- ours
+
+
+def run_ours(rows: list[dict], lr: float, microbatch: int, out: str) -> None:
+    from rftgym.trainers.train import Trainer
+    from rftgym.trainers.train_config import TrainConfig
+
+    steps = len(rows) // PROMPTS
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "rows.jsonl")
+        with open(data, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        cfg = TrainConfig(envs=[{"id": "rft/Math-v0", "kwargs": {"dataset": data}}], run_dir=os.path.join(tmp, "run"),
+                          steps=steps, prompts_per_step=PROMPTS, group_size=GROUP, max_new_tokens=NEW_TOKENS,
+                          temperature=1.0, learning_rate=lr, lora_rank=RANK, lora_alpha=ALPHA, loss_type="dapo",
+                          beta=0.0, microbatch_size=microbatch, progress=False, log_samples_every=0,
+                          shuffle_data=False)  # rows in file order, as TRL with shuffle_dataset=False
+        trainer = Trainer(cfg)
+        records = []
+        for _ in range(steps):
+            m = trainer.train_one_step()
+            records.append({"step": trainer.step, "time_s": m["time_step_s"], "sample_s": m["time_sample_s"],
+                            "score_s": m["time_score_s"], "update_s": m["time_update_s"], "reward": m["reward"],
+                            "tokens": m["tokens_generated"], "reply_length": m["reply_length"]})
+            print(json.dumps(records[-1]), flush=True)
+        trainer.close()
+    with open(out, "w") as f:
+        json.dump({"impl": "rftgym", "steps": records, "peak_rss_gib": peak_rss_gib()}, f)
+
+
+# ----------------------------------------------------------------------------- TRL
+
+
+def run_trl(rows: list[dict], lr: float, model_dir: str, out: str) -> None:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rftgym import evaluate_safely
+    from rftgym.envs.math.env import MathEnv
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    evaluator = MathEnv(split="train", difficulty=1).evaluator
+    steps = len(rows) // PROMPTS
+
+    def math_reward(prompts, completions, ground_truth, **_):
+        return [evaluate_safely(evaluator, p + c, gt, {}, 30.0).score
+                for p, c, gt in zip(prompts, completions, ground_truth)]
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.records, self.t0 = [], None
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.records.append({"step": state.global_step, "time_s": time.perf_counter() - self.t0})
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "reward" in logs and self.records:
+                self.records[-1]["reward"] = logs["reward"]
+                self.records[-1]["reply_length"] = logs.get("completions/mean_length")
+                print(json.dumps(self.records[-1]), flush=True)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    dataset = Dataset.from_list([{"prompt": r["messages"], "ground_truth": r["ground_truth"]} for r in rows])
+    with tempfile.TemporaryDirectory() as tmp:
+        args = GRPOConfig(output_dir=tmp, max_steps=steps, per_device_train_batch_size=PROMPTS * GROUP,
+                          gradient_accumulation_steps=1, num_generations=GROUP, max_completion_length=NEW_TOKENS,
+                          temperature=1.0, learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0,
+                          beta=0.0, loss_type="dapo", num_iterations=1, shuffle_dataset=False,
+                          gradient_checkpointing=True, use_cpu=True, bf16=False, logging_steps=1,
+                          report_to="none", save_strategy="no", seed=0, dataloader_num_workers=0)
+        timer = Timer()
+        trainer = GRPOTrainer(model=model, reward_funcs=math_reward, args=args, train_dataset=dataset,
+                              processing_class=tokenizer, callbacks=[timer],
+                              peft_config=LoraConfig(r=RANK, lora_alpha=int(ALPHA), lora_dropout=0.0,
+                                                     target_modules=TARGETS, task_type="CAUSAL_LM"))
+        trainer.train()
+    with open(out, "w") as f:
+        json.dump({"impl": "trl", "steps": timer.records, "peak_rss_gib": peak_rss_gib()}, f)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def summarize(result: dict) -> dict:
+    times = [r["time_s"] for r in result["steps"][1:]]
+    rewards = [r.get("reward", float("nan")) for r in result["steps"]]
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "rewards": rewards, "mean_reward": statistics.fmean(rewards), "peak_rss_gib": result["peak_rss_gib"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--impl", choices=["both", "ours", "trl"], default="both")
+    parser.add_argument("--lr", type=float, default=5e-4, help="the same constant learning rate for both")
+    parser.add_argument("--microbatch", type=int, default=16, help="rftgym microbatch rows")
+    parser.add_argument("--trl-python", default=os.path.expanduser("~/.cache/rftgym/trl-venv/bin/python"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results/grpo_step.json")
+    parser.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--rows", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        with open(args.rows) as f:
+            rows = json.load(f)
+        if args.worker == "ours":
+            run_ours(rows, args.lr, args.microbatch, args.result)
+        else:
+            from rftgym.trainers.loading import embedded_default_dir
+
+            run_trl(rows, args.lr, embedded_default_dir(), args.result)
+        return
+
+    rows = build_rows(args.steps, args.seed)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_path = os.path.join(tmp, "rows.json")
+        with open(rows_path, "w") as f:
+            json.dump(rows, f)
+        impls = ["ours", "trl"] if args.impl == "both" else [args.impl]
+        for impl in impls:
+            python = sys.executable if impl == "ours" else args.trl_python
+            if impl == "trl" and not os.path.exists(python):
+                sys.exit(f"TRL's python {python} not found: create the venv as the docstring says")
+            result_path = os.path.join(tmp, f"{impl}.json")
+            cmd = [python, os.path.abspath(__file__), "--worker", impl, "--rows", rows_path, "--result", result_path,
+                   "--lr", str(args.lr), "--microbatch", str(args.microbatch)]
+            print(f"== {impl}: {' '.join(cmd)}", flush=True)
+            subprocess.run(cmd, check=True)
+            with open(result_path) as f:
+                results[impl] = json.load(f)
+    summary = {impl: summarize(r) for impl, r in results.items()}
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"config": vars(args), "results": results, "summary": summary}, f, indent=1)
+    print("\n| implementation | median s/step | min | max | mean reward | peak RSS GiB |")
+    print("|---|---|---|---|---|---|")
+    for impl, s in summary.items():
+        print(f"| {impl} | {s['median_s']:.1f} | {s['min_s']:.1f} | {s['max_s']:.1f} | {s['mean_reward']:.3f} "
+              f"| {s['peak_rss_gib']:.1f} |")
+    if "ours" in summary and "trl" in summary:
+        print(f"\nspeed-up: {summary['trl']['median_s'] / summary['ours']['median_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
