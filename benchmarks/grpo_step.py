@@ -202,6 +202,29 @@ def main() -> None:
               f"| {s['peak_rss_gib']:.1f} |")
     if "ours" in summary and "trl" in summary:
         print(f"\nspeed-up: {summary['trl']['median_s'] / summary['ours']['median_s']:.2f}x")
+    plot_curves(results, os.path.splitext(args.out)[0] + ".png")
+
+
+def plot_curves(results: dict, path: str) -> None:
+    """Per-step train reward and seconds per step of each implementation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    names = {"ours": "rftgym (JAX)", "trl": "TRL GRPOTrainer"}
+    for impl, result in results.items():
+        steps = [r["step"] for r in result["steps"]]
+        left.plot(steps, [r.get("reward", float("nan")) for r in result["steps"]], marker="o", label=names[impl])
+        right.plot(steps, [r["time_s"] for r in result["steps"]], marker="o", label=names[impl])
+    left.set(title="train reward per step", xlabel="step", ylim=(-0.02, 1.02))
+    right.set(title="seconds per step", xlabel="step")
+    right.set_ylim(bottom=0)
+    left.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"curves: {path}")
 
 
 if __name__ == "__main__":

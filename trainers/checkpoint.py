@@ -161,6 +161,7 @@ class Checkpointer:
         return jax.tree.map(jax.numpy.asarray, lora), meta
 
     def close(self) -> None:
+        self.manager.wait_until_finished()  # includes the start-up cleanup of temporary folders
         self.manager.close()
 
     # ------------------------------------------------------------------------------------

@@ -38,8 +38,11 @@ def evaluate_groups(worker, groups, lora, key, *, limit: int = 100, batch_size: 
         indices = list(range(n))
     settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=temperature)
     episodes = []
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
+    # equal chunks (100 rows at batch 32 -> 4 x 25): one padded batch shape, one compilation
+    n_chunks = max(1, -(-len(indices) // batch_size))
+    size = -(-len(indices) // n_chunks)
+    for start in range(0, len(indices), size):
+        chunk = indices[start:start + size]
         eps, _ = worker.run([groups], [(0, i) for i in chunk], 1, lora, jax.random.fold_in(key, start),
                             settings, reset_seed=start)
         episodes.extend(eps)

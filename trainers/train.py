@@ -191,7 +191,11 @@ class Trainer:
                     os.remove(os.path.join(self.run_dir, name))
 
         # model, adapters, optimizer, mesh
-        self.model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype)
+        try:
+            self.model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype)
+        except BaseException:
+            self.checkpointer.close()  # stop its background threads before the error propagates
+            raise
         mcfg = self.model.cfg
         self.lora_cfg = LoraConfig(rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                                    targets=tuple(cfg.lora_targets))
