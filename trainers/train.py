@@ -177,25 +177,26 @@ class Trainer:
         if cfg.distributed:
             initialize_distributed(cfg)
         self.is_primary = jax.process_index() == 0
+        # The model loads first: a bad --model fails before the checkpoint manager starts threads.
+        self.model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype)
         os.makedirs(self.run_dir, exist_ok=True)
         self.checkpointer = Checkpointer(self.run_dir, keep=cfg.keep_checkpoints)
         existing = self.checkpointer.latest_step()
+        problem = None
         if resume and existing is None:
-            raise RuntimeError(f"--resume: no checkpoint in {self.run_dir!r} to resume from")
+            problem = f"--resume: no checkpoint in {self.run_dir!r} to resume from"
         if not resume and existing is not None:
-            raise RuntimeError(f"{self.run_dir!r} already holds a run (checkpoint at step {existing}); "
-                               "continue it with --resume or choose another --run-dir")
+            problem = (f"{self.run_dir!r} already holds a run (checkpoint at step {existing}); "
+                       "continue it with --resume or choose another --run-dir")
+        if problem:
+            self.checkpointer.close()
+            raise RuntimeError(problem)
         if not resume and self.is_primary:
             for name in ("metrics.jsonl", "eval.jsonl", "samples.jsonl"):
                 if os.path.exists(os.path.join(self.run_dir, name)):
                     os.remove(os.path.join(self.run_dir, name))
 
-        # model, adapters, optimizer, mesh
-        try:
-            self.model = model if model is not None else load_model(cfg.model, dtype=cfg.dtype)
-        except BaseException:
-            self.checkpointer.close()  # stop its background threads before the error propagates
-            raise
+        # adapters, optimizer, mesh
         mcfg = self.model.cfg
         self.lora_cfg = LoraConfig(rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                                    targets=tuple(cfg.lora_targets))
