@@ -7,7 +7,7 @@ import code or open files. Every message is JSON.
 
 Server::
 
-    rftgym serve --env rft/Code-v0 --env rft/Math-v0 --host 127.0.0.1 --port 8765
+    python -m rftgym.serving --env rft/Code-v0 --env rft/Math-v0 --host 127.0.0.1 --port 8765
 
 Client::
 
@@ -239,3 +239,30 @@ class RemoteEnv(gym.Env):
                 self._call("DELETE", f"/sessions/{session}")
             except RemoteEnvError:
                 pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m rftgym.serving --env ID [--env ID ...] [--host H] [--port P]``."""
+    import argparse
+
+    import rftgym  # noqa: F401 - registers the rft/* ids
+
+    parser = argparse.ArgumentParser(prog="python -m rftgym.serving", description="Serve rftgym environments over HTTP.")
+    parser.add_argument("--env", action="append", required=True, help="registered env id (repeatable)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--max-sessions", type=int, default=1024)
+    args = parser.parse_args(argv)
+    unknown = [env_id for env_id in args.env if env_id not in gym.registry]
+    if unknown:
+        parser.error(f"unknown env id(s) {unknown}; see rftgym.list_envs()")
+    server = EnvServer(args.env, host=args.host, port=args.port, max_sessions=args.max_sessions)
+    print(f"serving {', '.join(args.env)} on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

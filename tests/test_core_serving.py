@@ -66,3 +66,29 @@ def test_unreachable_server_is_a_clear_error():
     srv.close()
     with pytest.raises(RemoteEnvError, match="cannot reach env server"):
         RemoteEnv(url, "words", timeout=2)
+
+
+def test_serving_command_serves_registered_envs():
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "rftgym.serving", "--env", "rft/Math-v0", "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("serving rft/Math-v0 on http://127.0.0.1:")
+        env = RemoteEnv(f"http://127.0.0.1:{port}", "rft/Math-v0")
+        obs, info = env.reset(seed=0)
+        assert obs[-1]["role"] == "user" and env.num_rows > 0
+        assert env.step("<answer>0</answer>")[2] is True
+        env.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bad = subprocess.run([sys.executable, "-m", "rftgym.serving", "--env", "rft/Nope-v0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown env id(s) ['rft/Nope-v0']" in bad.stderr
