@@ -10,7 +10,7 @@ TRL runs in its own virtual environment, so the library never depends on it:
 
     python -m venv --system-site-packages ~/.cache/rftgym/trl-venv
     ~/.cache/rftgym/trl-venv/bin/pip install trl datasets
-    python benchmarks/grpo_step.py --steps 10 --trl-python ~/.cache/rftgym/trl-venv/bin/python
+    python benchmarks/grpo_step.py --steps 12 --temperature 0.7 --impl ours ours-bf16 trl
 
 Writes a JSON file with per-step times and rewards for each implementation and prints a
 markdown summary.
@@ -54,7 +54,8 @@ def peak_rss_gib() -> float:
 # ----------------------------------------------------------------------------- ours
 
 
-def run_ours(rows: list[dict], lr: float, microbatch: int, out: str) -> None:
+def run_ours(rows: list[dict], lr: float, microbatch: int, out: str, temperature: float = 1.0,
+             sample_dtype: str | None = None) -> None:
     from rftgym.trainers.train import Trainer
     from rftgym.trainers.train_config import TrainConfig
 
@@ -65,7 +66,7 @@ def run_ours(rows: list[dict], lr: float, microbatch: int, out: str) -> None:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         cfg = TrainConfig(envs=[{"id": "rft/Math-v0", "kwargs": {"dataset": data}}], run_dir=os.path.join(tmp, "run"),
                           steps=steps, prompts_per_step=PROMPTS, group_size=GROUP, max_new_tokens=NEW_TOKENS,
-                          temperature=1.0, learning_rate=lr, lora_rank=RANK, lora_alpha=ALPHA, loss_type="dapo",
+                          temperature=temperature, sample_dtype=sample_dtype, learning_rate=lr, lora_rank=RANK, lora_alpha=ALPHA, loss_type="dapo",
                           beta=0.0, microbatch_size=microbatch, progress=False, log_samples_every=0,
                           shuffle_data=False)  # rows in file order, as TRL with shuffle_dataset=False
         trainer = Trainer(cfg)
@@ -78,13 +79,14 @@ def run_ours(rows: list[dict], lr: float, microbatch: int, out: str) -> None:
             print(json.dumps(records[-1]), flush=True)
         trainer.close()
     with open(out, "w") as f:
-        json.dump({"impl": "rftgym", "steps": records, "peak_rss_gib": peak_rss_gib()}, f)
+        json.dump({"impl": "rftgym" + (f"-{sample_dtype}-sampling" if sample_dtype else ""), "steps": records,
+                   "peak_rss_gib": peak_rss_gib()}, f)
 
 
 # ----------------------------------------------------------------------------- TRL
 
 
-def run_trl(rows: list[dict], lr: float, model_dir: str, out: str) -> None:
+def run_trl(rows: list[dict], lr: float, model_dir: str, out: str, temperature: float = 1.0) -> None:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -124,7 +126,7 @@ def run_trl(rows: list[dict], lr: float, model_dir: str, out: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         args = GRPOConfig(output_dir=tmp, max_steps=steps, per_device_train_batch_size=PROMPTS * GROUP,
                           gradient_accumulation_steps=1, num_generations=GROUP, max_completion_length=NEW_TOKENS,
-                          temperature=1.0, learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0,
+                          temperature=temperature, learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0,
                           beta=0.0, loss_type="dapo", num_iterations=1, shuffle_dataset=False,
                           gradient_checkpointing=True, use_cpu=True, bf16=False, logging_steps=1,
                           report_to="none", save_strategy="no", seed=0, dataloader_num_workers=0)
@@ -151,13 +153,15 @@ def summarize(result: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--impl", choices=["both", "ours", "trl"], default="both")
+    parser.add_argument("--impl", nargs="+", choices=["ours", "ours-bf16", "trl"], default=["ours", "trl"],
+                        help="ours-bf16: rftgym sampling with bf16 weights (sample_dtype), update in fp32")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for both")
     parser.add_argument("--lr", type=float, default=5e-4, help="the same constant learning rate for both")
     parser.add_argument("--microbatch", type=int, default=16, help="rftgym microbatch rows")
     parser.add_argument("--trl-python", default=os.path.expanduser("~/.cache/rftgym/trl-venv/bin/python"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/grpo_step.json")
-    parser.add_argument("--worker", choices=["ours", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "ours-bf16", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--rows", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -165,12 +169,13 @@ def main() -> None:
     if args.worker:
         with open(args.rows) as f:
             rows = json.load(f)
-        if args.worker == "ours":
-            run_ours(rows, args.lr, args.microbatch, args.result)
+        if args.worker.startswith("ours"):
+            run_ours(rows, args.lr, args.microbatch, args.result, args.temperature,
+                     "bfloat16" if args.worker == "ours-bf16" else None)
         else:
             from rftgym.trainers.loading import embedded_default_dir
 
-            run_trl(rows, args.lr, embedded_default_dir(), args.result)
+            run_trl(rows, args.lr, embedded_default_dir(), args.result, args.temperature)
         return
 
     rows = build_rows(args.steps, args.seed)
@@ -179,14 +184,13 @@ def main() -> None:
         rows_path = os.path.join(tmp, "rows.json")
         with open(rows_path, "w") as f:
             json.dump(rows, f)
-        impls = ["ours", "trl"] if args.impl == "both" else [args.impl]
-        for impl in impls:
-            python = sys.executable if impl == "ours" else args.trl_python
+        for impl in args.impl:
+            python = args.trl_python if impl == "trl" else sys.executable
             if impl == "trl" and not os.path.exists(python):
                 sys.exit(f"TRL's python {python} not found: create the venv as the docstring says")
             result_path = os.path.join(tmp, f"{impl}.json")
             cmd = [python, os.path.abspath(__file__), "--worker", impl, "--rows", rows_path, "--result", result_path,
-                   "--lr", str(args.lr), "--microbatch", str(args.microbatch)]
+                   "--lr", str(args.lr), "--microbatch", str(args.microbatch), "--temperature", str(args.temperature)]
             print(f"== {impl}: {' '.join(cmd)}", flush=True)
             subprocess.run(cmd, check=True)
             with open(result_path) as f:
@@ -200,8 +204,9 @@ def main() -> None:
     for impl, s in summary.items():
         print(f"| {impl} | {s['median_s']:.1f} | {s['min_s']:.1f} | {s['max_s']:.1f} | {s['mean_reward']:.3f} "
               f"| {s['peak_rss_gib']:.1f} |")
-    if "ours" in summary and "trl" in summary:
-        print(f"\nspeed-up: {summary['trl']['median_s'] / summary['ours']['median_s']:.2f}x")
+    for impl in summary:
+        if impl != "trl" and "trl" in summary:
+            print(f"speed-up of {impl} over TRL: {summary['trl']['median_s'] / summary[impl]['median_s']:.2f}x")
     plot_curves(results, os.path.splitext(args.out)[0] + ".png")
 
 
@@ -213,7 +218,7 @@ def plot_curves(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    names = {"ours": "rftgym (JAX)", "trl": "TRL GRPOTrainer"}
+    names = {"ours": "rftgym (JAX)", "ours-bf16": "rftgym, bf16 sampling", "trl": "TRL GRPOTrainer"}
     for impl, result in results.items():
         steps = [r["step"] for r in result["steps"]]
         left.plot(steps, [r.get("reward", float("nan")) for r in result["steps"]], marker="o", label=names[impl])

@@ -8,7 +8,7 @@ import pytest
 from model_fixtures import TINY_VOCAB, jforward as forward, left_padded_batch, make_tiny_hf, rel_err
 from rftgym.trainers.config import ModelConfig
 from rftgym.trainers.lora import LoraConfig, init_lora, lora_num_params, merge_lora
-from rftgym.trainers.model import init_params, positions_from_mask, sequence_logprobs
+from rftgym.trainers.model import init_params, lora_product, positions_from_mask, sequence_logprobs
 
 CFG = ModelConfig(architecture="qwen2", vocab_size=64, hidden_size=32, intermediate_size=48, num_layers=2,
                   num_heads=4, num_kv_heads=2, head_dim=8, attention_bias=True)
@@ -83,6 +83,25 @@ def test_gradients_reach_adapters_only_in_fp32():
     q = grads["layers"]["self_attn"]["q_proj"]
     assert q["b"].dtype == jnp.float32 and float(jnp.abs(q["b"]).max()) > 0
     assert float(jnp.abs(q["a"]).max()) == 0.0  # b = 0 -> no signal to a at step 0
+
+
+def test_lora_product_gradients_match_plain_autodiff():
+    k = jax.random.split(jax.random.PRNGKey(3), 4)
+    x = jax.random.normal(k[0], (3, 5, 12))
+    a = jax.random.normal(k[1], (12, 4))
+    b = jax.random.normal(k[2], (4, 7))
+    g = jax.random.normal(k[3], (3, 5, 7))
+
+    def plain(x, a, b):
+        return jnp.sum(((x @ a) @ b) * g)
+
+    def custom(x, a, b):
+        return jnp.sum(lora_product(x, a, b) * g)
+
+    np.testing.assert_allclose(custom(x, a, b), plain(x, a, b), rtol=1e-5)
+    for want, got in zip(jax.grad(plain, (0, 1, 2))(x, a, b), jax.jit(jax.grad(custom, (0, 1, 2)))(x, a, b)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_dropout_is_random_deterministic_and_off_by_default():

@@ -227,7 +227,8 @@ class Trainer:
         # policy side
         self.encoder = ChatEncoder(self.model.tokenizer, cfg.max_prompt_len)
         self.sampler = sharding.make_sampler(mcfg, self.model.tokenizer, self.mesh,
-                                             max_prompt_len=self._sampler_prompt_len())
+                                             max_prompt_len=self._sampler_prompt_len(),
+                                             decode_dtype=cfg.sample_dtype)
         self.region_cap = cfg.max_new_tokens if not self.multi_turn else cfg.max_episode_tokens
         self.worker = RolloutWorker(self.encoder, self.sampler, self.base_params,
                                     lora_scale=self.lora_cfg.scale)

@@ -104,6 +104,9 @@ class TrainConfig:
     temperature: float = field(default=1.0, metadata=_help("sampling temperature of rollouts"))
     top_p: float = field(default=1.0, metadata=_help("nucleus sampling of rollouts (1 = off)"))
     top_k: int = field(default=0, metadata=_help("top-k sampling of rollouts (0 = off)"))
+    sample_dtype: str | None = field(default=None, metadata=_help(
+        "cast the weights to this dtype for sampling only (bfloat16: ~1.5x faster decoding on CPU; "
+        "the update stays in the parameter dtype)"))
     executor: str = field(default="thread", metadata=_help("where replies are scored: thread | process"))
     # --- GRPO loss -----------------------------------------------------------------------
     advantage: str = field(default="grpo", metadata=_help(
@@ -197,6 +200,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         choices = {"advantage": ADVANTAGES, "loss_type": LOSS_TYPES, "lr_schedule": LR_SCHEDULES,
                    "executor": ("thread", "process"), "dtype": ("float32", "bfloat16")}
+        if self.sample_dtype is not None and self.sample_dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"sample_dtype must be float32 or bfloat16; got {self.sample_dtype!r}")
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
