@@ -43,6 +43,8 @@ def _eval_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="prompts sampled at once (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    p.add_argument("--samples", metavar="FILE", default=None,
+                   help="also write every scored row (env, row, reward, replies, reason) to this JSONL file")
 
 
 def _export_parser(sub) -> None:
@@ -131,7 +133,8 @@ def cmd_eval(args) -> int:
 
     _use_compilation_cache()
     run_eval(specs, args.model, limit=args.limit, batch_size=args.batch_size, temperature=args.temperature,
-             max_new_tokens=args.max_new_tokens, seed=args.seed, split=args.split, as_json=args.json)
+             max_new_tokens=args.max_new_tokens, seed=args.seed, split=args.split, as_json=args.json,
+             samples_path=args.samples)
     return 0
 
 

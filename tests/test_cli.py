@@ -130,7 +130,7 @@ def test_train_eval_export_plot(tmp_path):
 
     # eval of the run directory (latest checkpoint) reproduces the run's own final evaluation
     out = rftgym("eval", "--env", "rft/Custom-v0", "--env-kwargs", env_kwargs, "--model", str(run),
-                 "--max-new-tokens", "4", "--limit", "8", "--json")
+                 "--max-new-tokens", "4", "--limit", "8", "--json", "--samples", str(tmp_path / "ckpt.jsonl"))
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert "step 3" in result["model"]
@@ -139,19 +139,26 @@ def test_train_eval_export_plot(tmp_path):
 
     # the base model scores the same as the run's step-0 evaluation
     out = rftgym("eval", "--env", "rft/Custom-v0", "--env-kwargs", env_kwargs, "--model", model,
-                 "--max-new-tokens", "4", "--limit", "8")
+                 "--max-new-tokens", "4", "--limit", "8", "--samples", str(tmp_path / "base.jsonl"))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "rft/Custom-v0" in out.stdout and f"{evals[0]['reward']:.3f}" in out.stdout
+    ckpt_rows = [json.loads(line) for line in (tmp_path / "ckpt.jsonl").read_text().splitlines()]
+    base_rows = [json.loads(line) for line in (tmp_path / "base.jsonl").read_text().splitlines()]
+    assert [r["row"] for r in ckpt_rows] == list(range(8)) and ckpt_rows[0]["env"] == "rft/Custom-v0"
+    assert [r["replies"] for r in ckpt_rows] != [r["replies"] for r in base_rows]  # training changed the policy
 
-    # exports score like the checkpoint they came from
+    # exports score like the checkpoint they came from: the same greedy reply and reward on every row
     for mode in ("merged", "adapter"):
         folder = tmp_path / mode
         out = rftgym("export", str(run), "--out", str(folder), f"--{mode}")
         assert out.returncode == 0, out.stderr[-3000:]
+        samples = tmp_path / f"{mode}.jsonl"
         out = rftgym("eval", "--env", "rft/Custom-v0", "--env-kwargs", env_kwargs, "--model", str(folder),
-                     "--max-new-tokens", "4", "--limit", "8", "--json")
+                     "--max-new-tokens", "4", "--limit", "8", "--json", "--samples", str(samples))
         assert out.returncode == 0, out.stderr[-3000:]
         assert json.loads(out.stdout.strip().splitlines()[-1])["envs"]["rft/Custom-v0"]["reward"] == evals[-1]["reward"]
+        rows = [json.loads(line) for line in samples.read_text().splitlines()]
+        assert [(r["replies"], r["reward"]) for r in rows] == [(r["replies"], r["reward"]) for r in ckpt_rows], mode
     assert (tmp_path / "merged" / "config.json").exists()
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
 

@@ -187,8 +187,11 @@ def export_run(run_dir: str, out: str, mode: str = "merged") -> str:
 
 def run_eval(env_specs, model: str, *, limit: int = 100, batch_size: int = 32, temperature: float = 0.0,
              max_new_tokens: int = 64, max_prompt_len: int = 512, seed: int = 0, split: str | None = None,
-             as_json: bool = False, out=None) -> dict[str, Any]:
-    """Evaluate `model` on each env spec; prints a table (or one JSON line) and returns the results."""
+             as_json: bool = False, out=None, samples_path: str | None = None) -> dict[str, Any]:
+    """Evaluate `model` on each env spec; prints a table (or one JSON line) and returns the results.
+
+    `samples_path`: also write one JSON line per scored row (env, row, reward, replies, reason).
+    """
     import jax
 
     from .rollout import ChatEncoder, EnvGroups, RolloutWorker, eval_kwargs_for, make_executor
@@ -202,6 +205,7 @@ def run_eval(env_specs, model: str, *, limit: int = 100, batch_size: int = 32, t
     worker = RolloutWorker(encoder, sampler, policy.model.params, lora_scale=policy.lora_scale)
     executor = make_executor("thread")
     results: dict[str, Any] = {"model": policy.description, "envs": {}}
+    samples = open(samples_path, "w") if samples_path else None
     try:
         for spec in env_specs:
             if split is not None:
@@ -212,14 +216,19 @@ def run_eval(env_specs, model: str, *, limit: int = 100, batch_size: int = 32, t
                     print(f"note: {spec.id} has no test split; scoring its rows as given", file=sys.stderr)
             groups = EnvGroups(spec.id, kwargs, 1, executor)
             try:
-                summary, _ = evaluate_groups(worker, groups, policy.lora, jax.random.key(seed), limit=limit,
+                summary, rows = evaluate_groups(worker, groups, policy.lora, jax.random.key(seed), limit=limit,
                                              batch_size=batch_size, temperature=temperature,
                                              max_new_tokens=max_new_tokens)
             finally:
                 groups.close()
             results["envs"][spec.id] = summary
+            if samples is not None:
+                samples.writelines(json.dumps({"env": spec.id, **row}) + "\n" for row in rows)
+                samples.flush()
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+        if samples is not None:
+            samples.close()
     if as_json:
         out.write(json.dumps(results) + "\n")
     else:
