@@ -1,7 +1,7 @@
 """GRPO step time and reward curve: rftgym's JAX trainer vs TRL's GRPOTrainer, same setup.
 
 Setup (both): SmolLM2-135M-Instruct in fp32 (the same HF folder), LoRA r=16 alpha=32 on
-q/k/v/o/gate/up/down, 4 prompts x 8 replies per step, replies up to 64 tokens at temperature 1,
+q/k/v/o/gate/up/down, 4 prompts x 8 replies per step, replies up to 64 tokens at --temperature,
 loss `dapo`, beta 0, one update per batch, constant learning rate, the same prompts in the same
 order (rft/Math-v0 level 1) and the same reward (rft/Math-v0's evaluator: 1 for a correct
 <answer>, else 0). Step 1 (compilation / warm-up) is left out of the medians.
@@ -198,7 +198,9 @@ def main() -> None:
     summary = {impl: summarize(r) for impl, r in results.items()}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"config": vars(args), "results": results, "summary": summary}, f, indent=1)
+        config = {k: v for k, v in vars(args).items() if k not in ("worker", "rows", "result")}
+        config["trl_python"] = config["trl_python"].replace(os.path.expanduser("~"), "~", 1)
+        json.dump({"config": config, "results": results, "summary": summary}, f, indent=1)
     print("\n| implementation | median s/step | min | max | mean reward | peak RSS GiB |")
     print("|---|---|---|---|---|---|")
     for impl, s in summary.items():
