@@ -55,7 +55,7 @@ def peak_rss_gib() -> float:
 
 
 def run_ours(rows: list[dict], lr: float, microbatch: int, out: str, temperature: float = 1.0,
-             sample_dtype: str | None = None) -> None:
+             sample_dtype: str | None = None, dtype: str = "float32") -> None:
     from rftgym.trainers.train import Trainer
     from rftgym.trainers.train_config import TrainConfig
 
@@ -66,7 +66,7 @@ def run_ours(rows: list[dict], lr: float, microbatch: int, out: str, temperature
             f.writelines(json.dumps(r) + "\n" for r in rows)
         cfg = TrainConfig(envs=[{"id": "rft/Math-v0", "kwargs": {"dataset": data}}], run_dir=os.path.join(tmp, "run"),
                           steps=steps, prompts_per_step=PROMPTS, group_size=GROUP, max_new_tokens=NEW_TOKENS,
-                          temperature=temperature, sample_dtype=sample_dtype, learning_rate=lr, lora_rank=RANK, lora_alpha=ALPHA, loss_type="dapo",
+                          temperature=temperature, sample_dtype=sample_dtype, dtype=dtype, learning_rate=lr, lora_rank=RANK, lora_alpha=ALPHA, loss_type="dapo",
                           beta=0.0, microbatch_size=microbatch, progress=False, log_samples_every=0,
                           shuffle_data=False)  # rows in file order, as TRL with shuffle_dataset=False
         trainer = Trainer(cfg)
@@ -79,7 +79,7 @@ def run_ours(rows: list[dict], lr: float, microbatch: int, out: str, temperature
             print(json.dumps(records[-1]), flush=True)
         trainer.close()
     with open(out, "w") as f:
-        json.dump({"impl": "rftgym" + (f"-{sample_dtype}-sampling" if sample_dtype else ""), "steps": records,
+        json.dump({"impl": "rftgym" + (f"-{sample_dtype}-sampling" if sample_dtype else "") + (f"-{dtype}" if dtype != "float32" else ""), "steps": records,
                    "peak_rss_gib": peak_rss_gib()}, f)
 
 
@@ -153,15 +153,16 @@ def summarize(result: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--impl", nargs="+", choices=["ours", "ours-bf16", "trl"], default=["ours", "trl"],
-                        help="ours-bf16: rftgym sampling with bf16 weights (sample_dtype), update in fp32")
+    parser.add_argument("--impl", nargs="+", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl"], default=["ours", "trl"],
+                        help="ours-bf16: rftgym sampling with bf16 weights (sample_dtype), update in fp32; "
+                             "ours-bf16-weights: bf16 base weights for sampling and update (dtype), fp32 LoRA")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for both")
     parser.add_argument("--lr", type=float, default=5e-4, help="the same constant learning rate for both")
     parser.add_argument("--microbatch", type=int, default=16, help="rftgym microbatch rows")
     parser.add_argument("--trl-python", default=os.path.expanduser("~/.cache/rftgym/trl-venv/bin/python"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/grpo_step.json")
-    parser.add_argument("--worker", choices=["ours", "ours-bf16", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--rows", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -171,7 +172,8 @@ def main() -> None:
             rows = json.load(f)
         if args.worker.startswith("ours"):
             run_ours(rows, args.lr, args.microbatch, args.result, args.temperature,
-                     "bfloat16" if args.worker == "ours-bf16" else None)
+                     "bfloat16" if args.worker == "ours-bf16" else None,
+                     "bfloat16" if args.worker == "ours-bf16-weights" else "float32")
         else:
             from rftgym.trainers.loading import embedded_default_dir
 
@@ -220,7 +222,8 @@ def plot_curves(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    names = {"ours": "rftgym (JAX)", "ours-bf16": "rftgym, bf16 sampling", "trl": "TRL GRPOTrainer"}
+    names = {"ours": "rftgym (JAX)", "ours-bf16": "rftgym, bf16 sampling", "ours-bf16-weights": "rftgym, bf16 base weights",
+             "trl": "TRL GRPOTrainer"}
     for impl, result in results.items():
         steps = [r["step"] for r in result["steps"]]
         left.plot(steps, [r.get("reward", float("nan")) for r in result["steps"]], marker="o", label=names[impl])

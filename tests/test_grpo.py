@@ -160,10 +160,12 @@ def _reference_loss(lora, params, batch, loss_type, beta, eps_lo, eps_hi, old=No
     return (per_tok * mask).sum() / (mask.shape[0] * lc)
 
 
-@pytest.mark.parametrize("loss_type,beta,micro,iters,group,temperature", [
-    ("grpo", 0.0, 0, False, 1, 1.0), ("dapo", 0.1, 4, False, 2, 0.7), ("dr_grpo", 0.05, 4, True, 2, 1.0)])
-def test_update_gradient_matches_full_batch_reference(loss_type, beta, micro, iters, group, temperature):
-    """Microbatching, shared-prompt groups and stored old log-probs give the full-batch gradient."""
+@pytest.mark.parametrize("loss_type,beta,micro,iters,group,temperature,unroll", [
+    ("grpo", 0.0, 0, False, 1, 1.0, False), ("dapo", 0.1, 4, False, 2, 0.7, False),
+    ("dr_grpo", 0.05, 4, True, 2, 1.0, False), ("dapo", 0.05, 4, True, 2, 0.7, True)])
+def test_update_gradient_matches_full_batch_reference(loss_type, beta, micro, iters, group, temperature, unroll):
+    """Microbatching, shared-prompt groups, stored old log-probs and unrolled layers give the
+    full-batch gradient."""
     params = init_params(CFG, jax.random.key(0))
     batch = _batch()
     lora = _lora()
@@ -180,7 +182,7 @@ def test_update_gradient_matches_full_batch_reference(loss_type, beta, micro, it
                           max_completion_length=lc, use_old_logprobs=iters, temperature=temperature)
     sgd = optax.sgd(1.0)  # new params = params - grad, so the update exposes the gradient
     step = make_train_step(CFG, loss_cfg, sgd, lambda s: 1.0, lora_scale=2.0, microbatch_size=micro,
-                           group_size=group)
+                           group_size=group, unroll_layers=unroll)
     state = init_train_state(jax.tree.map(jnp.array, lora), sgd)
     new_state, metrics = step(state, params, batch, jax.random.key(0))
     grads = jax.tree.map(lambda a, b: a - b, lora, new_state["lora"])

@@ -8,7 +8,8 @@ import pytest
 from model_fixtures import TINY_VOCAB, jforward as forward, left_padded_batch, make_tiny_hf, rel_err
 from rftgym.trainers.config import ModelConfig
 from rftgym.trainers.lora import LoraConfig, init_lora, lora_num_params, merge_lora
-from rftgym.trainers.model import init_params, lora_product, positions_from_mask, sequence_logprobs
+from rftgym.trainers.model import (base_matmul, init_params, lora_product, positions_from_mask,
+                                   sequence_logprobs, tied_head_matmul)
 
 CFG = ModelConfig(architecture="qwen2", vocab_size=64, hidden_size=32, intermediate_size=48, num_layers=2,
                   num_heads=4, num_kv_heads=2, head_dim=8, attention_bias=True)
@@ -102,6 +103,28 @@ def test_lora_product_gradients_match_plain_autodiff():
     for want, got in zip(jax.grad(plain, (0, 1, 2))(x, a, b), jax.jit(jax.grad(custom, (0, 1, 2)))(x, a, b)):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("fn,spec", [(base_matmul, "...i,io->...o"), (tied_head_matmul, "...i,oi->...o")])
+def test_base_products_gradients_match_plain_autodiff(fn, spec):
+    k = jax.random.split(jax.random.PRNGKey(4), 3)
+    x = jax.random.normal(k[0], (3, 5, 12))
+    w = jax.random.normal(k[1], (12, 7) if spec.endswith("io->...o") else (7, 12))
+    g = jax.random.normal(k[2], (3, 5, 7))
+
+    def plain(x, w):
+        return jnp.sum(jnp.einsum(spec, x, w) * g)
+
+    def custom(x, w):
+        return jnp.sum(fn(x, w) * g)
+
+    np.testing.assert_allclose(custom(x, w), plain(x, w), rtol=1e-5)
+    for want, got in zip(jax.grad(plain, (0, 1))(x, w), jax.jit(jax.grad(custom, (0, 1)))(x, w)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # bf16 weights: the backward multiplies in bf16 with fp32 accumulation, close to the fp32 result
+    gx = jax.jit(jax.grad(custom))(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16))
+    assert gx.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(gx, np.float32), np.asarray(jax.grad(plain)(x, w)), rtol=0.05, atol=0.1)
 
 
 def test_dropout_is_random_deterministic_and_off_by_default():

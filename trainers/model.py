@@ -220,12 +220,63 @@ def _lora_product_bwd(res, g):
 lora_product.defvjp(_lora_product_fwd, _lora_product_bwd)
 
 
+@jax.custom_vjp
+def base_matmul(x, w):
+    """x [..., in] @ w [in, out], accumulated in fp32 (returns fp32).
+
+    The backward pass casts the incoming gradient to w's dtype before multiplying, so with bf16
+    weights both directions run as bf16 x bf16 -> fp32 products (about 2x the fp32 rate on CPUs
+    with bf16 dot instructions) instead of an fp32 gradient promoting w to fp32. With fp32
+    weights it is exactly the plain product and its gradients.
+    """
+    return jnp.einsum("...i,io->...o", x, w, preferred_element_type=jnp.float32)
+
+
+def _base_matmul_fwd(x, w):
+    return base_matmul(x, w), (x, w)
+
+
+def _base_matmul_bwd(res, g):
+    x, w = res
+    g = g.astype(w.dtype)
+    grad_x = jnp.einsum("...o,io->...i", g, w, preferred_element_type=jnp.float32).astype(x.dtype)
+    x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+    grad_w = jnp.einsum("ti,to->io", x2, g2, preferred_element_type=jnp.float32).astype(w.dtype)
+    return grad_x, grad_w  # grad_w is dead code (removed by XLA) unless w itself is differentiated
+
+
+base_matmul.defvjp(_base_matmul_fwd, _base_matmul_bwd)
+
+
+@jax.custom_vjp
+def tied_head_matmul(h, embedding):
+    """h [..., H] @ embedding [V, H]^T in fp32: the tied vocabulary head, with `base_matmul`'s
+    backward (the gradient cast to the embedding's dtype)."""
+    return jnp.einsum("...h,vh->...v", h, embedding, preferred_element_type=jnp.float32)
+
+
+def _tied_head_fwd(h, embedding):
+    return tied_head_matmul(h, embedding), (h, embedding)
+
+
+def _tied_head_bwd(res, g):
+    h, embedding = res
+    g = g.astype(embedding.dtype)
+    grad_h = jnp.einsum("...v,vh->...h", g, embedding, preferred_element_type=jnp.float32).astype(h.dtype)
+    h2, g2 = h.reshape(-1, h.shape[-1]), g.reshape(-1, g.shape[-1])
+    grad_e = jnp.einsum("tv,th->vh", g2, h2, preferred_element_type=jnp.float32).astype(embedding.dtype)
+    return grad_h, grad_e
+
+
+tied_head_matmul.defvjp(_tied_head_fwd, _tied_head_bwd)
+
+
 def _linear(x, p, lp, lora_scale, rng, rate):
     """x @ kernel (+ bias) (+ LoRA: dropout(x) @ a @ b * scale), summed in fp32, cast to x's dtype.
 
     fp32 accumulation is also the fast path for bf16 weights on CPU.
     """
-    y = jnp.einsum("...i,io->...o", x, p["kernel"], preferred_element_type=jnp.float32)
+    y = base_matmul(x, p["kernel"])
     if "bias" in p:
         y = y + p["bias"]
     if lp is not None:
@@ -377,9 +428,8 @@ def hidden_states(params, cfg: ModelConfig, tokens, positions, attention_mask, *
 def lm_logits(params, cfg: ModelConfig, h):
     """fp32 logits [..., V] from final hidden states."""
     if cfg.tie_word_embeddings:
-        return jnp.einsum("...h,vh->...v", h, params["embed_tokens"]["embedding"],
-                          preferred_element_type=jnp.float32)
-    return jnp.einsum("...h,hv->...v", h, params["lm_head"]["kernel"], preferred_element_type=jnp.float32)
+        return tied_head_matmul(h, params["embed_tokens"]["embedding"])
+    return base_matmul(h, params["lm_head"]["kernel"])
 
 
 def forward(params, cfg: ModelConfig, tokens, positions, attention_mask, *, lora=None, lora_scale=1.0,

@@ -240,6 +240,7 @@ class Trainer:
             mcfg, loss_cfg, self.optimizer, self.schedule, lora_scale=self.lora_cfg.scale,
             microbatch_size=cfg.effective_microbatch, remat=cfg.gradient_checkpointing,
             lora_dropout=cfg.lora_dropout, group_size=cfg.group_size if cfg.share_prompt else 1,
+            unroll_layers=cfg.layer_loop == "unroll" or (cfg.layer_loop == "auto" and cfg.dtype == "bfloat16"),
             row_sharding=self.rows if self.rows.size > 1 else None,
             state_sharding=self.state_shardings, base_sharding=sharding.param_shardings(self.mesh, self.base_params))
         self.logprob_fn = (grpo.make_logprob_fn(mcfg, lora_scale=self.lora_cfg.scale,
