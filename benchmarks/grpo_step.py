@@ -86,7 +86,8 @@ def run_ours(rows: list[dict], lr: float, microbatch: int, out: str, temperature
 # ----------------------------------------------------------------------------- TRL
 
 
-def run_trl(rows: list[dict], lr: float, model_dir: str, out: str, temperature: float = 1.0) -> None:
+def run_trl(rows: list[dict], lr: float, model_dir: str, out: str, temperature: float = 1.0,
+            bf16: bool = False) -> None:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -121,14 +122,15 @@ def run_trl(rows: list[dict], lr: float, model_dir: str, out: str, temperature: 
                 print(json.dumps(self.records[-1]), flush=True)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    # bf16: bf16 base weights (PEFT keeps the adapters in fp32) and bf16 autocast, as ours-bf16-weights
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.bfloat16 if bf16 else torch.float32)
     dataset = Dataset.from_list([{"prompt": r["messages"], "ground_truth": r["ground_truth"]} for r in rows])
     with tempfile.TemporaryDirectory() as tmp:
         args = GRPOConfig(output_dir=tmp, max_steps=steps, per_device_train_batch_size=PROMPTS * GROUP,
                           gradient_accumulation_steps=1, num_generations=GROUP, max_completion_length=NEW_TOKENS,
                           temperature=temperature, learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0,
                           beta=0.0, loss_type="dapo", num_iterations=1, shuffle_dataset=False,
-                          gradient_checkpointing=True, use_cpu=True, bf16=False, logging_steps=1,
+                          gradient_checkpointing=True, use_cpu=True, bf16=bf16, logging_steps=1,
                           report_to="none", save_strategy="no", seed=0, dataloader_num_workers=0)
         timer = Timer()
         trainer = GRPOTrainer(model=model, reward_funcs=math_reward, args=args, train_dataset=dataset,
@@ -137,7 +139,7 @@ def run_trl(rows: list[dict], lr: float, model_dir: str, out: str, temperature: 
                                                      target_modules=TARGETS, task_type="CAUSAL_LM"))
         trainer.train()
     with open(out, "w") as f:
-        json.dump({"impl": "trl", "steps": timer.records, "peak_rss_gib": peak_rss_gib()}, f)
+        json.dump({"impl": "trl-bf16" if bf16 else "trl", "steps": timer.records, "peak_rss_gib": peak_rss_gib()}, f)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -153,16 +155,18 @@ def summarize(result: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--impl", nargs="+", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl"], default=["ours", "trl"],
+    parser.add_argument("--impl", nargs="+", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl", "trl-bf16"], default=["ours", "trl"],
                         help="ours-bf16: rftgym sampling with bf16 weights (sample_dtype), update in fp32; "
-                             "ours-bf16-weights: bf16 base weights for sampling and update (dtype), fp32 LoRA")
+                             "ours-bf16-weights: bf16 base weights for sampling and update (dtype), fp32 LoRA; "
+                             "trl-bf16: TRL with bf16 base weights and bf16 autocast")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for both")
     parser.add_argument("--lr", type=float, default=5e-4, help="the same constant learning rate for both")
     parser.add_argument("--microbatch", type=int, default=16, help="rftgym microbatch rows")
     parser.add_argument("--trl-python", default=os.path.expanduser("~/.cache/rftgym/trl-venv/bin/python"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/grpo_step.json")
-    parser.add_argument("--worker", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl", "trl-bf16"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--rows", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,7 +181,7 @@ def main() -> None:
         else:
             from rftgym.trainers.loading import embedded_default_dir
 
-            run_trl(rows, args.lr, embedded_default_dir(), args.result, args.temperature)
+            run_trl(rows, args.lr, embedded_default_dir(), args.result, args.temperature, args.worker == "trl-bf16")
         return
 
     rows = build_rows(args.steps, args.seed)
@@ -187,8 +191,8 @@ def main() -> None:
         with open(rows_path, "w") as f:
             json.dump(rows, f)
         for impl in args.impl:
-            python = args.trl_python if impl == "trl" else sys.executable
-            if impl == "trl" and not os.path.exists(python):
+            python = args.trl_python if impl.startswith("trl") else sys.executable
+            if impl.startswith("trl") and not os.path.exists(python):
                 sys.exit(f"TRL's python {python} not found: create the venv as the docstring says")
             result_path = os.path.join(tmp, f"{impl}.json")
             cmd = [python, os.path.abspath(__file__), "--worker", impl, "--rows", rows_path, "--result", result_path,
@@ -209,8 +213,9 @@ def main() -> None:
         print(f"| {impl} | {s['median_s']:.1f} | {s['min_s']:.1f} | {s['max_s']:.1f} | {s['mean_reward']:.3f} "
               f"| {s['peak_rss_gib']:.1f} |")
     for impl in summary:
-        if impl != "trl" and "trl" in summary:
-            print(f"speed-up of {impl} over TRL: {summary['trl']['median_s'] / summary[impl]['median_s']:.2f}x")
+        for base in ("trl", "trl-bf16"):
+            if not impl.startswith("trl") and base in summary:
+                print(f"speed-up of {impl} over {base}: {summary[base]['median_s'] / summary[impl]['median_s']:.2f}x")
     plot_curves(results, os.path.splitext(args.out)[0] + ".png")
 
 
@@ -223,7 +228,7 @@ def plot_curves(results: dict, path: str) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     names = {"ours": "rftgym (JAX)", "ours-bf16": "rftgym, bf16 sampling", "ours-bf16-weights": "rftgym, bf16 base weights",
-             "trl": "TRL GRPOTrainer"}
+             "trl": "TRL GRPOTrainer", "trl-bf16": "TRL GRPOTrainer, bf16"}
     for impl, result in results.items():
         steps = [r["step"] for r in result["steps"]]
         left.plot(steps, [r.get("reward", float("nan")) for r in result["steps"]], marker="o", label=names[impl])
