@@ -20,8 +20,10 @@ size L and run with `lax.scan` (one compiled layer, whatever the depth):
     lm_head/kernel                          [H, V]         (absent when tie_word_embeddings)
 
 Activations run in the parameter dtype (fp32 or bf16) with fp32 matmul accumulation;
-attention softmax, logits and log-probs are fp32. LoRA adapters (see lora.py) are added on the fly: `lora=None` is the base model,
-bit for bit.
+attention softmax, logits and log-probs are fp32. LoRA adapters (see lora.py) are added on the
+fly: `lora=None` is the base model, bit for bit. The frozen-weight, vocabulary-head and adapter
+products (`base_matmul`, `tied_head_matmul`, `lora_product`) carry hand-written backward passes
+with the same gradients as autodiff, shaped for speed on CPU (see each docstring).
 
 `unstack_layers` turns the stacked layers into a list of per-layer dicts (same names), which
 `forward` also accepts: a Python loop instead of `lax.scan` (used by the sampler).
