@@ -222,55 +222,38 @@ def _lora_product_bwd(res, g):
 lora_product.defvjp(_lora_product_fwd, _lora_product_bwd)
 
 
-@jax.custom_vjp
-def base_matmul(x, w):
-    """x [..., in] @ w [in, out], accumulated in fp32 (returns fp32).
+def _frozen_weight_product(w_spec: str):
+    """x [..., i] times a frozen weight laid out as `w_spec` ("io" or "oi"), accumulated in fp32.
 
-    The backward pass casts the incoming gradient to w's dtype before multiplying, so with bf16
-    weights both directions run as bf16 x bf16 -> fp32 products (about 2x the fp32 rate on CPUs
-    with bf16 dot instructions) instead of an fp32 gradient promoting w to fp32. With fp32
-    weights it is exactly the plain product and its gradients.
+    The backward pass casts the incoming gradient to the weight's dtype before multiplying, so
+    with bf16 weights both directions run as bf16 x bf16 -> fp32 products (about 2x the fp32 rate
+    on CPUs with bf16 dot instructions) instead of an fp32 gradient promoting the weight to fp32.
+    With fp32 weights it is exactly the plain product and its gradients.
     """
-    return jnp.einsum("...i,io->...o", x, w, preferred_element_type=jnp.float32)
+
+    @jax.custom_vjp
+    def product(x, w):
+        return jnp.einsum(f"...i,{w_spec}->...o", x, w, preferred_element_type=jnp.float32)
+
+    def fwd(x, w):
+        return product(x, w), (x, w)
+
+    def bwd(res, g):
+        x, w = res
+        g = g.astype(w.dtype)
+        grad_x = jnp.einsum(f"...o,{w_spec}->...i", g, w, preferred_element_type=jnp.float32).astype(x.dtype)
+        x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+        grad_w = jnp.einsum(f"ti,to->{w_spec}", x2, g2, preferred_element_type=jnp.float32).astype(w.dtype)
+        return grad_x, grad_w  # grad_w is dead code (removed by XLA) unless w itself is differentiated
+
+    product.defvjp(fwd, bwd)
+    return product
 
 
-def _base_matmul_fwd(x, w):
-    return base_matmul(x, w), (x, w)
-
-
-def _base_matmul_bwd(res, g):
-    x, w = res
-    g = g.astype(w.dtype)
-    grad_x = jnp.einsum("...o,io->...i", g, w, preferred_element_type=jnp.float32).astype(x.dtype)
-    x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
-    grad_w = jnp.einsum("ti,to->io", x2, g2, preferred_element_type=jnp.float32).astype(w.dtype)
-    return grad_x, grad_w  # grad_w is dead code (removed by XLA) unless w itself is differentiated
-
-
-base_matmul.defvjp(_base_matmul_fwd, _base_matmul_bwd)
-
-
-@jax.custom_vjp
-def tied_head_matmul(h, embedding):
-    """h [..., H] @ embedding [V, H]^T in fp32: the tied vocabulary head, with `base_matmul`'s
-    backward (the gradient cast to the embedding's dtype)."""
-    return jnp.einsum("...h,vh->...v", h, embedding, preferred_element_type=jnp.float32)
-
-
-def _tied_head_fwd(h, embedding):
-    return tied_head_matmul(h, embedding), (h, embedding)
-
-
-def _tied_head_bwd(res, g):
-    h, embedding = res
-    g = g.astype(embedding.dtype)
-    grad_h = jnp.einsum("...v,vh->...h", g, embedding, preferred_element_type=jnp.float32).astype(h.dtype)
-    h2, g2 = h.reshape(-1, h.shape[-1]), g.reshape(-1, g.shape[-1])
-    grad_e = jnp.einsum("tv,th->vh", g2, h2, preferred_element_type=jnp.float32).astype(embedding.dtype)
-    return grad_h, grad_e
-
-
-tied_head_matmul.defvjp(_tied_head_fwd, _tied_head_bwd)
+base_matmul = _frozen_weight_product("io")
+base_matmul.__doc__ = "x [..., in] @ w [in, out] in fp32, with `_frozen_weight_product`'s backward."
+tied_head_matmul = _frozen_weight_product("oi")
+tied_head_matmul.__doc__ = "h [..., H] @ embedding [V, H]^T in fp32 (the tied vocabulary head), same backward."
 
 
 def _linear(x, p, lp, lora_scale, rng, rate):
