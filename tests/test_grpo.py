@@ -10,7 +10,7 @@ import pytest
 from rftgym.trainers.config import ModelConfig
 from rftgym.trainers.grpo import (LossConfig, completion_logprobs, compute_advantages, init_train_state,
                                   make_logprob_fn, make_schedule, make_train_step, per_token_loss,
-                                  token_weights)
+                                  skip_plan, token_weights)
 from rftgym.trainers.lora import LoraConfig, init_lora
 from rftgym.trainers.model import forward, init_params, positions_from_mask, sequence_logprobs
 
@@ -200,6 +200,55 @@ def test_update_gradient_matches_full_batch_reference(loss_type, beta, micro, it
         assert float(metrics["clip_ratio_low"]) + float(metrics["clip_ratio_high"]) > 0
     else:
         assert float(metrics["clip_ratio_low"]) == float(metrics["clip_ratio_high"]) == 0.0
+
+
+@pytest.mark.parametrize("loss_type,live_groups,micro,group", [
+    ("grpo", [0, 3], 4, 2), ("dapo", [2], 4, 2), ("dr_grpo", [], 4, 2), ("dapo", [1, 2, 3], 2, 1)])
+def test_skipping_zero_advantage_groups_gives_the_full_batch_gradient(loss_type, live_groups, micro, group):
+    """Groups whose advantages are all 0 are moved behind the others and not run; loss, gradient
+    and optimizer step equal the full batch's (beta 0)."""
+    params = init_params(CFG, jax.random.key(0))
+    batch = _batch(seed=3)
+    n = batch["advantages"].shape[0]
+    live_rows = np.zeros(n, bool)
+    for g in live_groups:
+        live_rows[g * 2:(g + 1) * 2] = True
+    batch["advantages"] = np.where(live_rows, batch["advantages"], 0.0).astype(np.float32)
+    lora = _lora()
+    lc = batch["loss_mask"].shape[1]
+    order, active = skip_plan(batch["advantages"], batch["loss_mask"], group, micro)
+    assert sorted(order.tolist()) == list(range(n))
+    live_units = len(live_groups) if group == 2 else int(live_rows.sum())
+    assert active == -(-live_units // (micro // group))
+    planned = {k: v[order] for k, v in batch.items()}
+    planned["active_microbatches"] = np.int32(active)
+    loss_cfg = LossConfig(loss_type=loss_type, max_completion_length=lc)
+    sgd = optax.sgd(1.0)
+    step = make_train_step(CFG, loss_cfg, sgd, lambda s: 1.0, lora_scale=2.0, microbatch_size=micro, group_size=group)
+    new_state, metrics = step(init_train_state(jax.tree.map(jnp.array, lora), sgd), params, planned, jax.random.key(0))
+    grads = jax.tree.map(lambda a, b: a - b, lora, new_state["lora"])
+    ref_loss, ref_grads = jax.value_and_grad(_reference_loss)(lora, params, batch, loss_type, 0.0, 0.2, 0.2)
+    np.testing.assert_allclose(float(metrics["loss"]), float(ref_loss), rtol=1e-4, atol=1e-6)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=2e-3, atol=2e-6)
+    # only the rows of the microbatches that ran are counted (none when no group is live)
+    run_rows = active * micro
+    assert float(metrics["loss_tokens"]) == pytest.approx(float(planned["loss_mask"][_run_rows(n, micro, group, active)].sum()))
+    assert (float(metrics["loss_tokens"]) == 0) == (not live_groups)
+    assert int(new_state["step"]) == 1 and run_rows <= n
+
+
+def _run_rows(n, micro, group, active):
+    """Rows of the first `active` microbatches in `_microbatches`' interleaved order."""
+    n_micro = n // micro
+    groups = np.arange(n // group)
+    chosen = groups[(groups % n_micro) < active]
+    return (chosen[:, None] * group + np.arange(group)[None]).reshape(-1)
+
+
+def test_skip_plan_rejects_sizes_that_do_not_fit():
+    with pytest.raises(ValueError, match="do not fit"):
+        skip_plan(np.zeros(8, np.float32), np.ones((8, 4), np.float32), 3, 4)
 
 
 def test_kl_is_exactly_zero_for_fresh_adapters_and_logprobs_match_model():

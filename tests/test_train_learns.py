@@ -142,3 +142,30 @@ def test_data_order_is_a_seeded_epoch_shuffle_with_mixture():
     assert 0.68 < picks.count(0) / len(picks) < 0.82  # weights 3:1
     with pytest.raises(ValueError, match="dataset sizes changed"):
         again.load_state_dict({"sizes": [6], "position": [[0, 0]], "seed": 3})
+
+
+def test_skipping_zero_advantage_groups_changes_nothing_but_time(toy, tmp_path):
+    """The same run with and without skipping the no-gradient groups: same rewards, same adapters."""
+    from rftgym.trainers.train import Trainer
+
+    runs = {}
+    for skip in (True, False):
+        cfg = TrainConfig(envs=[grpo_toy.env_spec_dict(toy["dataset"])], model=toy["model"],
+                          run_dir=str(tmp_path / f"skip{skip}"), steps=2, prompts_per_step=4, group_size=8,
+                          max_new_tokens=4, max_prompt_len=32, learning_rate=3e-3, lora_rank=8, lora_alpha=16.0,
+                          microbatch_size=8, eval_limit=0, eval_every=0, save_every=0, progress=False, seed=1,
+                          skip_zero_advantage=skip)
+        trainer = Trainer(cfg)
+        metrics = [trainer.train_one_step() for _ in range(2)]
+        runs[skip] = (metrics, jax.device_get(trainer.state["lora"]))
+        trainer.close()
+    (m_skip, lora_skip), (m_full, lora_full) = runs[True], runs[False]
+    assert [m["reward"] for m in m_skip] == [m["reward"] for m in m_full]
+    assert [m["frac_reward_zero_std"] for m in m_skip] == [m["frac_reward_zero_std"] for m in m_full]
+    for a, b in zip(jax.tree.leaves(lora_skip), jax.tree.leaves(lora_full)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    for m in m_skip:  # microbatches of one group: exactly the groups with a reward spread run
+        assert m["update_microbatches_frac"] == pytest.approx(1.0 - m["frac_reward_zero_std"])
+        assert m["loss"] == pytest.approx(m_full[m_skip.index(m)]["loss"], rel=1e-4, abs=1e-7)
+    assert "update_microbatches_frac" not in m_full[0]
+    assert any(0 < m["frac_reward_zero_std"] < 1 for m in m_skip)  # some groups were skipped, some ran

@@ -281,6 +281,34 @@ def _microbatches(x, n_micro: int, group: int = 1):
     return y.reshape((n_micro, n // n_micro) + rest)
 
 
+def skip_plan(advantages, loss_mask, group_size: int, microbatch_size: int) -> tuple[np.ndarray, int]:
+    """Row order and microbatch count for an update that skips the groups without a gradient.
+
+    Without a KL term (beta = 0) a group whose advantages are all exactly 0 (every reply got the
+    same reward) or whose loss mask is empty adds exactly zero to the gradient. Returns a row
+    permutation that puts the other groups first in the order `_microbatches` fills its
+    microbatches, and the number of microbatches that hold them (0 when no group has a gradient).
+    Token weights do not depend on row order, so the permuted batch with only those microbatches
+    run has the same loss and gradient as the whole batch.
+    """
+    adv = np.asarray(advantages, np.float32)
+    mask = np.asarray(loss_mask, np.float32)
+    n = adv.shape[0]
+    mb = microbatch_size or n
+    if n % group_size or n % mb or mb % group_size:
+        raise ValueError(f"batch of {n} rows, microbatch {mb} and group size {group_size} do not fit")
+    groups, n_micro, per_micro = n // group_size, n // mb, mb // group_size
+    live = (np.any(adv.reshape(groups, group_size) != 0, axis=1)
+            & (mask.reshape(groups, group_size, -1).sum(axis=(1, 2)) > 0))
+    order = np.concatenate([np.flatnonzero(live), np.flatnonzero(~live)])
+    # `_microbatches` puts group slot i * n_micro + j into microbatch j
+    slots = np.array([i * n_micro + j for j in range(n_micro) for i in range(per_micro)])
+    group_at = np.empty(groups, np.int64)
+    group_at[slots] = order
+    rows = (group_at[:, None] * group_size + np.arange(group_size)[None, :]).reshape(-1)
+    return rows, int(-(-int(live.sum()) // per_micro))
+
+
 def make_train_step(cfg: ModelConfig, loss_cfg: LossConfig, optimizer, schedule, *,
                     lora_scale: float, microbatch_size: int = 0, remat: bool = False,
                     lora_dropout: float = 0.0, group_size: int = 1, row_sharding=None,
@@ -295,6 +323,10 @@ def make_train_step(cfg: ModelConfig, loss_cfg: LossConfig, optimizer, schedule,
 
     The optional shardings (NamedSharding trees, see sharding.py) pin the layout of the state,
     the base parameters and the batch rows on a device mesh.
+
+    ``batch["active_microbatches"]`` (optional int32 scalar, from `skip_plan`) runs only the first
+    that many microbatches: the rest must have no gradient (all advantages 0, beta 0). The count is
+    a traced value, so skipping never compiles a new program; the optimizer still steps.
 
     ``unroll_layers`` runs the decoder layers as an unrolled loop over per-layer slices instead of
     ``lax.scan``: a longer compile, but no per-layer stacking of saved activations (faster on
@@ -319,7 +351,8 @@ def make_train_step(cfg: ModelConfig, loss_cfg: LossConfig, optimizer, schedule,
         if loss_cfg.use_old_logprobs:
             fields["old_logprobs"] = batch["old_logprobs"]
         xs = {k: _microbatches(v, n_micro, group_size) for k, v in fields.items()}
-        xs["index"] = jnp.arange(n_micro)
+        active = batch.get("active_microbatches")  # see `skip_plan`: only the first ones have a gradient
+        n_run = n_micro if active is None else jnp.clip(jnp.asarray(active, jnp.int32), 0, n_micro)
         logprobs = functools.partial(policy_logprobs, base_params, cfg, completion_len=completion_len,
                                      group_size=group_size, remat=remat, temperature=loss_cfg.temperature)
 
@@ -328,10 +361,9 @@ def make_train_step(cfg: ModelConfig, loss_cfg: LossConfig, optimizer, schedule,
                 return tree
             return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, row_sharding.for_shape(a.shape)), tree)
 
-        def micro(carry, mbatch):
+        def micro(index, carry):
             grad_acc, sums = carry
-            index = mbatch.pop("index")
-            mbatch = constrain(mbatch)
+            mbatch = constrain(jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, index, keepdims=False), xs))
             drop_rng = jax.random.fold_in(rng, index) if lora_dropout > 0 else None
             ref = None
             if loss_cfg.needs_reference:
@@ -362,11 +394,11 @@ def make_train_step(cfg: ModelConfig, loss_cfg: LossConfig, optimizer, schedule,
             (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(lora)
             grad_acc = jax.tree.map(jnp.add, grad_acc, grads)
             sums = {k: sums[k] + v for k, v in stats.items()}
-            return (grad_acc, sums), None
+            return grad_acc, sums
 
         zeros = jax.tree.map(jnp.zeros_like, lora)
         init_sums = {k: jnp.zeros((), jnp.float32) for k in ("loss", "tokens", "entropy", "clip_low", "clip_high", "kl")}
-        (grads, sums), _ = jax.lax.scan(micro, (zeros, init_sums), xs)
+        grads, sums = jax.lax.fori_loop(0, n_run, micro, (zeros, init_sums))
         grad_norm = optax.tree.norm(grads)
         updates, opt_state = optimizer.update(grads, state["opt_state"], lora)
         new_lora = optax.apply_updates(lora, updates)

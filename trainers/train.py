@@ -236,16 +236,19 @@ class Trainer:
                                    beta=cfg.beta, max_completion_length=self.region_cap,
                                    use_old_logprobs=cfg.num_iterations > 1, compute_kl=cfg.log_kl,
                                    temperature=cfg.temperature)
+        self.update_group = cfg.group_size if cfg.share_prompt else 1  # rows that stay together in the update
         self.train_step = grpo.make_train_step(
             mcfg, loss_cfg, self.optimizer, self.schedule, lora_scale=self.lora_cfg.scale,
             microbatch_size=cfg.effective_microbatch, remat=cfg.gradient_checkpointing,
-            lora_dropout=cfg.lora_dropout, group_size=cfg.group_size if cfg.share_prompt else 1,
+            lora_dropout=cfg.lora_dropout, group_size=self.update_group,
             unroll_layers=cfg.layer_loop == "unroll" or (cfg.layer_loop == "auto" and cfg.dtype == "bfloat16"),
             row_sharding=self.rows if self.rows.size > 1 else None,
             state_sharding=self.state_shardings, base_sharding=sharding.param_shardings(self.mesh, self.base_params))
+        # groups with all advantages 0 have no gradient without a KL term: the update skips them
+        self.skip_zero_advantage = cfg.skip_zero_advantage and cfg.beta == 0
         self.logprob_fn = (grpo.make_logprob_fn(mcfg, lora_scale=self.lora_cfg.scale,
                                                 microbatch_size=cfg.effective_microbatch,
-                                                group_size=cfg.group_size if cfg.share_prompt else 1,
+                                                group_size=self.update_group,
                                                 temperature=cfg.temperature)
                            if cfg.num_iterations > 1 else None)
         self.pad_id = self._pad_id()
@@ -346,7 +349,7 @@ class Trainer:
         """Collect rollouts and update; returns the step's metrics."""
         import jax
 
-        from .grpo import compute_advantages
+        from .grpo import compute_advantages, skip_plan
         from .rollout import SamplingSettings, pack_batch, rollout_metrics
 
         cfg = self.cfg
@@ -366,8 +369,14 @@ class Trainer:
             dropped = np.repeat(zero_std, cfg.group_size)
             batch["loss_mask"][dropped] = 0.0
         batch["advantages"] = advantages
+        active = None
+        if self.skip_zero_advantage:
+            order, active = skip_plan(advantages, batch["loss_mask"], self.update_group, cfg.effective_microbatch)
+            batch = {k: v[order] for k, v in batch.items()}
         sampler_logprobs = batch.pop("sampler_logprobs")
         device_batch = self.rows.put(batch)
+        if active is not None:
+            device_batch["active_microbatches"] = np.int32(active)
 
         t_update = time.perf_counter()
         if self.logprob_fn is not None:
@@ -386,6 +395,11 @@ class Trainer:
         for k in update_metrics[0]:
             metrics[k] = float(np.mean([float(m[k]) for m in update_metrics]))
         metrics["loss"] = float(update_metrics[0]["loss"])  # before any reuse of the batch
+        if active is not None:
+            metrics["update_microbatches_frac"] = active / (cfg.batch_size // cfg.effective_microbatch)
+        if metrics.get("loss_tokens", 1.0) == 0:  # nothing entered the update: no entropy or clip stats
+            for k in ("entropy", "clip_ratio_low", "clip_ratio_high"):
+                metrics.pop(k, None)
         generated = int(sum(e.generated for e in episodes))
         step_time = t_end - t_start
         metrics.update({

@@ -141,6 +141,9 @@ class TrainConfig:
         "batch = the whole batch)"))
     share_prompt: bool = field(default=True, metadata=_help(
         "run each group's prompt once in the update and reuse its KV cache for the G replies"))
+    skip_zero_advantage: bool = field(default=True, metadata=_help(
+        "leave groups whose advantages are all 0 out of the update's forward/backward (exact: without "
+        "a KL term they have no gradient; entropy and clip metrics then cover the other groups)"))
     gradient_checkpointing: bool = field(default=False, metadata=_help(
         "recompute layer activations in the backward pass (less memory, ~30% more compute)"))
     layer_loop: str = field(default="auto", metadata=_help(
