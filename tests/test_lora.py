@@ -1,5 +1,7 @@
 """LoRA: zero-init equals base, adapters-off is exactly the base, merge, dropout, PEFT reference."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from model_fixtures import TINY_VOCAB, jforward as forward, left_padded_batch, make_tiny_hf, rel_err
 from rftgym.trainers.config import ModelConfig
 from rftgym.trainers.lora import LoraConfig, init_lora, lora_num_params, merge_lora
-from rftgym.trainers.model import (base_matmul, init_params, lora_product, positions_from_mask,
+from rftgym.trainers.model import (base_matmul, head_logprobs, init_params, lora_product, positions_from_mask,
                                    sequence_logprobs, tied_head_matmul)
 
 CFG = ModelConfig(architecture="qwen2", vocab_size=64, hidden_size=32, intermediate_size=48, num_layers=2,
@@ -125,6 +127,34 @@ def test_base_products_gradients_match_plain_autodiff(fn, spec):
     gx = jax.jit(jax.grad(custom))(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16))
     assert gx.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(gx, np.float32), np.asarray(jax.grad(plain)(x, w)), rtol=0.05, atol=0.1)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_head_logprobs_value_and_gradients_match_plain_autodiff(tied):
+    """The vocabulary head's hand-written backward (softmax minus one-hot) equals autodiff of
+    log_softmax + take_along_axis, for h and for the weight, tied ("oi") and untied ("io")."""
+    k = jax.random.split(jax.random.PRNGKey(5), 4)
+    vocab, hidden, temperature = 50, 8, 0.7
+    w = jax.random.normal(k[0], (vocab, hidden) if tied else (hidden, vocab))
+    h = jax.random.normal(k[1], (3, 4, hidden))
+    targets = jax.random.randint(k[2], (3, 4), 0, vocab)
+    g = jax.random.normal(k[3], (3, 4))
+    cfg = dataclasses.replace(CFG, vocab_size=vocab, hidden_size=hidden, tie_word_embeddings=tied)
+
+    def custom(h, w):
+        params = {"embed_tokens": {"embedding": w}} if tied else {"lm_head": {"kernel": w}}
+        logp, entropy = head_logprobs(params, cfg, h, targets, temperature)
+        return jnp.sum(logp * g) + jnp.sum(entropy)  # entropy is a metric: no gradient
+
+    def plain(h, w):
+        logp = jax.nn.log_softmax((h @ w.T if tied else h @ w) / temperature, axis=-1)
+        entropy = -jnp.sum(jnp.exp(logp) * logp)
+        return jnp.sum(jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0] * g) + jax.lax.stop_gradient(entropy)
+
+    np.testing.assert_allclose(jax.jit(custom)(h, w), plain(h, w), rtol=1e-5)
+    for want, got in zip(jax.grad(plain, (0, 1))(h, w), jax.jit(jax.grad(custom, (0, 1)))(h, w)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_dropout_is_random_deterministic_and_off_by_default():

@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 from .config import ModelConfig
-from .model import hidden_states, init_cache, lm_logits, positions_from_mask, unstack_layers
+from .model import head_logprobs, hidden_states, init_cache, positions_from_mask, unstack_layers
 
 ZERO_STD_TOL = 1e-6
 
@@ -147,13 +147,7 @@ def per_token_loss(logp, old_logp, ref_logp, advantages, epsilon, epsilon_high, 
 
 
 def _token_logprobs(params, cfg, h, targets, temperature):
-    logits = lm_logits(params, cfg, h)
-    if temperature != 1.0:
-        logits = logits / temperature
-    logp_all = jax.nn.log_softmax(logits, axis=-1)
-    logp = jnp.take_along_axis(logp_all, targets[..., None], axis=-1)[..., 0]
-    entropy = -jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1)
-    return logp, jax.lax.stop_gradient(entropy)
+    return head_logprobs(params, cfg, h, targets, temperature)
 
 
 def completion_logprobs(params, cfg: ModelConfig, tokens, attention_mask, completion_len: int, *,

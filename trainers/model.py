@@ -36,6 +36,7 @@ plus (causally) to the new tokens.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -256,6 +257,61 @@ tied_head_matmul = _frozen_weight_product("oi")
 tied_head_matmul.__doc__ = "h [..., H] @ embedding [V, H]^T in fp32 (the tied vocabulary head), same backward."
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _head_logprobs(h, w, targets, w_spec, temperature):
+    return _head_logprobs_fwd(h, w, targets, w_spec, temperature)[0]
+
+
+def _head_logprobs_fwd(h, w, targets, w_spec, temperature):
+    logits = jnp.einsum(f"ti,{w_spec}->to", h.astype(w.dtype), w, preferred_element_type=jnp.float32)
+    if temperature != 1.0:
+        logits = logits / temperature
+    top = jnp.max(logits, axis=-1, keepdims=True)
+    e = jnp.exp(logits - top)
+    total = jnp.sum(e, axis=-1)
+    # a batched dot, not sum(e * logits): XLA's CPU multiply-reduce fusion is ~10x slower here
+    weighted = jnp.einsum("to,to->t", e, logits)
+    lse = top[:, 0] + jnp.log(total)
+    picked = jnp.take_along_axis(logits, targets[:, None], axis=-1)[:, 0]
+    return (picked - lse, lse - weighted / total), (h, w, targets, logits, lse)
+
+
+def _head_logprobs_bwd(w_spec, temperature, res, cotangents):
+    h, w, targets, logits, lse = res
+    g = cotangents[0]  # the entropy output is never differentiated (see head_logprobs)
+    # d logp / d logits = onehot(target) - softmax; the one-hot part goes straight to the target rows
+    d = (-g[:, None] * jnp.exp(logits - lse[:, None])).astype(w.dtype)
+    rows = jnp.take(w, targets, axis=0) if w_spec == "oi" else jnp.take(w, targets, axis=1).T
+    grad_h = jnp.einsum(f"to,{w_spec}->ti", d, w, preferred_element_type=jnp.float32)
+    grad_h = (grad_h + g[:, None] * rows.astype(jnp.float32)) / temperature
+    grad_w = jnp.einsum(f"to,ti->{w_spec}", d, h.astype(w.dtype), preferred_element_type=jnp.float32)
+    onehot_part = jnp.zeros((w.shape[0] if w_spec == "oi" else w.shape[1], h.shape[-1]), jnp.float32)
+    onehot_part = onehot_part.at[targets].add(g[:, None] * h.astype(jnp.float32))
+    grad_w = (grad_w + (onehot_part if w_spec == "oi" else onehot_part.T)) / temperature
+    return grad_h.astype(h.dtype), grad_w.astype(w.dtype), None  # grad_w is dead code unless w is trained
+
+
+_head_logprobs.defvjp(_head_logprobs_fwd, _head_logprobs_bwd)
+
+
+def head_logprobs(params, cfg: ModelConfig, h, targets, temperature: float = 1.0):
+    """log p(targets) and the entropy (not differentiated) under softmax(logits / temperature).
+
+    h [..., H] final hidden states, targets int [...]; both outputs fp32 [...]. One fused pass over
+    the [tokens, V] logits with a hand-written backward (softmax minus one-hot, the one-hot part
+    taken from the target rows), which avoids the scatter and extra vocabulary-sized passes that
+    autodiff of log_softmax + take_along_axis costs.
+    """
+    if cfg.tie_word_embeddings:
+        w, w_spec = params["embed_tokens"]["embedding"], "oi"
+    else:
+        w, w_spec = params["lm_head"]["kernel"], "io"
+    lead = targets.shape
+    logp, entropy = _head_logprobs(h.reshape(-1, h.shape[-1]), w, jnp.asarray(targets, jnp.int32).reshape(-1),
+                                   w_spec, float(temperature))
+    return logp.reshape(lead), jax.lax.stop_gradient(entropy).reshape(lead)
+
+
 def _linear(x, p, lp, lora_scale, rng, rate):
     """x @ kernel (+ bias) (+ LoRA: dropout(x) @ a @ b * scale), summed in fp32, cast to x's dtype.
 
@@ -439,11 +495,7 @@ def positions_from_mask(attention_mask):
 
 
 def _token_logprobs(params, cfg, h, targets):
-    logits = lm_logits(params, cfg, h)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    token_logp = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
-    entropy = -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-    return token_logp, entropy
+    return head_logprobs(params, cfg, h, targets)
 
 
 def sequence_logprobs(params, cfg: ModelConfig, tokens, attention_mask, *, lora=None, lora_scale=1.0,
