@@ -29,6 +29,7 @@ import tempfile
 import time
 
 PROMPTS, GROUP, NEW_TOKENS, RANK, ALPHA = 4, 8, 64, 16, 32.0
+IMPLS = ["ours", "ours-noskip", "ours-bf16", "ours-bf16-weights", "ours-bf16-weights-noskip", "trl", "trl-bf16"]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -55,7 +56,7 @@ def peak_rss_gib() -> float:
 
 
 def run_ours(rows: list[dict], lr: float, microbatch: int, out: str, temperature: float = 1.0,
-             sample_dtype: str | None = None, dtype: str = "float32") -> None:
+             sample_dtype: str | None = None, dtype: str = "float32", skip: bool = True) -> None:
     from rftgym.trainers.train import Trainer
     from rftgym.trainers.train_config import TrainConfig
 
@@ -68,18 +69,21 @@ def run_ours(rows: list[dict], lr: float, microbatch: int, out: str, temperature
                           steps=steps, prompts_per_step=PROMPTS, group_size=GROUP, max_new_tokens=NEW_TOKENS,
                           temperature=temperature, sample_dtype=sample_dtype, dtype=dtype, learning_rate=lr, lora_rank=RANK, lora_alpha=ALPHA, loss_type="dapo",
                           beta=0.0, microbatch_size=microbatch, progress=False, log_samples_every=0,
-                          shuffle_data=False)  # rows in file order, as TRL with shuffle_dataset=False
+                          shuffle_data=False,  # rows in file order, as TRL with shuffle_dataset=False
+                          skip_zero_advantage=skip)
         trainer = Trainer(cfg)
         records = []
         for _ in range(steps):
             m = trainer.train_one_step()
             records.append({"step": trainer.step, "time_s": m["time_step_s"], "sample_s": m["time_sample_s"],
                             "score_s": m["time_score_s"], "update_s": m["time_update_s"], "reward": m["reward"],
-                            "tokens": m["tokens_generated"], "reply_length": m["reply_length"]})
+                            "tokens": m["tokens_generated"], "reply_length": m["reply_length"],
+                            "update_frac": m.get("update_microbatches_frac", 1.0)})
             print(json.dumps(records[-1]), flush=True)
         trainer.close()
     with open(out, "w") as f:
-        json.dump({"impl": "rftgym" + (f"-{sample_dtype}-sampling" if sample_dtype else "") + (f"-{dtype}" if dtype != "float32" else ""), "steps": records,
+        json.dump({"impl": "rftgym" + (f"-{sample_dtype}-sampling" if sample_dtype else "") + (f"-{dtype}" if dtype != "float32" else "")
+                   + ("" if skip else "-noskip"), "steps": records,
                    "peak_rss_gib": peak_rss_gib()}, f)
 
 
@@ -148,15 +152,21 @@ def run_trl(rows: list[dict], lr: float, model_dir: str, out: str, temperature: 
 def summarize(result: dict) -> dict:
     times = [r["time_s"] for r in result["steps"][1:]]
     rewards = [r.get("reward", float("nan")) for r in result["steps"]]
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-            "rewards": rewards, "mean_reward": statistics.fmean(rewards), "peak_rss_gib": result["peak_rss_gib"]}
+    out = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+           "rewards": rewards, "mean_reward": statistics.fmean(rewards), "peak_rss_gib": result["peak_rss_gib"]}
+    for key in ("sample_s", "update_s", "update_frac"):  # rftgym's own breakdown
+        values = [r[key] for r in result["steps"][1:] if key in r]
+        if values:
+            out[f"median_{key}"] = statistics.median(values) if key != "update_frac" else statistics.fmean(values)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--impl", nargs="+", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl", "trl-bf16"], default=["ours", "trl"],
+    parser.add_argument("--impl", nargs="+", choices=IMPLS, default=["ours", "trl"],
                         help="ours-bf16: rftgym sampling with bf16 weights (sample_dtype), update in fp32; "
+                             "-noskip: groups whose advantages are all 0 still run through the update; "
                              "ours-bf16-weights: bf16 base weights for sampling and update (dtype), fp32 LoRA; "
                              "trl-bf16: TRL with bf16 base weights and bf16 autocast")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for both")
@@ -165,7 +175,7 @@ def main() -> None:
     parser.add_argument("--trl-python", default=os.path.expanduser("~/.cache/rftgym/trl-venv/bin/python"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/grpo_step.json")
-    parser.add_argument("--worker", choices=["ours", "ours-bf16", "ours-bf16-weights", "trl", "trl-bf16"],
+    parser.add_argument("--worker", choices=IMPLS,
                         help=argparse.SUPPRESS)
     parser.add_argument("--rows", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -177,7 +187,8 @@ def main() -> None:
         if args.worker.startswith("ours"):
             run_ours(rows, args.lr, args.microbatch, args.result, args.temperature,
                      "bfloat16" if args.worker == "ours-bf16" else None,
-                     "bfloat16" if args.worker == "ours-bf16-weights" else "float32")
+                     "bfloat16" if args.worker.startswith("ours-bf16-weights") else "float32",
+                     skip=not args.worker.endswith("-noskip"))
         else:
             from rftgym.trainers.loading import embedded_default_dir
 
@@ -227,7 +238,9 @@ def plot_curves(results: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    names = {"ours": "rftgym (JAX)", "ours-bf16": "rftgym, bf16 sampling", "ours-bf16-weights": "rftgym, bf16 base weights",
+    names = {"ours": "rftgym (JAX)", "ours-noskip": "rftgym, no skipping", "ours-bf16": "rftgym, bf16 sampling",
+             "ours-bf16-weights": "rftgym, bf16 base weights",
+             "ours-bf16-weights-noskip": "rftgym, bf16 base weights, no skipping",
              "trl": "TRL GRPOTrainer", "trl-bf16": "TRL GRPOTrainer, bf16"}
     for impl, result in results.items():
         steps = [r["step"] for r in result["steps"]]
