@@ -308,7 +308,7 @@ def make_train_step(cfg: ModelConfig, loss_cfg: LossConfig, optimizer, schedule,
                     lora_dropout: float = 0.0, group_size: int = 1, row_sharding=None,
                     state_sharding=None, base_sharding=None, unroll_layers: bool = False) -> Callable:
     """Build ``train_step(state, base_params, batch, rng) -> (state, metrics)``: one jit-compiled
-    function that runs every microbatch's forward/backward (lax.scan, gradients summed), then
+    function that runs every microbatch's forward/backward (a fori_loop, gradients summed), then
     one AdamW update. ``state`` is donated.
 
     With ``group_size`` G > 1 the batch rows come in groups of G consecutive rows sharing one
