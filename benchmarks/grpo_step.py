@@ -171,7 +171,7 @@ def main() -> None:
                              "trl-bf16: TRL with bf16 base weights and bf16 autocast")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for both")
     parser.add_argument("--lr", type=float, default=5e-4, help="the same constant learning rate for both")
-    parser.add_argument("--microbatch", type=int, default=16, help="rftgym microbatch rows")
+    parser.add_argument("--microbatch", type=int, default=8, help="rftgym microbatch rows (8 = one group)")
     parser.add_argument("--trl-python", default=os.path.expanduser("~/.cache/rftgym/trl-venv/bin/python"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/grpo_step.json")
