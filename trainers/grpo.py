@@ -146,10 +146,6 @@ def per_token_loss(logp, old_logp, ref_logp, advantages, epsilon, epsilon_high, 
     return loss, kl, low, high
 
 
-def _token_logprobs(params, cfg, h, targets, temperature):
-    return head_logprobs(params, cfg, h, targets, temperature)
-
-
 def completion_logprobs(params, cfg: ModelConfig, tokens, attention_mask, completion_len: int, *,
                         lora=None, lora_scale=1.0, remat=False, dropout_rng=None, lora_dropout=0.0,
                         temperature: float = 1.0):
@@ -165,7 +161,7 @@ def completion_logprobs(params, cfg: ModelConfig, tokens, attention_mask, comple
     h, _ = hidden_states(params, cfg, tokens, positions, attention_mask, lora=lora,
                          lora_scale=lora_scale, remat=remat, dropout_rng=dropout_rng,
                          lora_dropout=lora_dropout)
-    return _token_logprobs(params, cfg, h[:, start - 1:-1], tokens[:, start:], temperature)
+    return head_logprobs(params, cfg, h[:, start - 1:-1], tokens[:, start:], temperature)
 
 
 def grouped_completion_logprobs(params, cfg: ModelConfig, tokens, attention_mask, completion_len: int,
@@ -210,7 +206,7 @@ def grouped_completion_logprobs(params, cfg: ModelConfig, tokens, attention_mask
                                     lora_scale=lora_scale, cache=cache, cache_index=prompt_len, remat=remat,
                                     dropout_rng=rngs[1], lora_dropout=lora_dropout)
     h = jnp.concatenate([expand(h_prompt[:, -1:], 0), h_completion[:, :-1]], axis=1)
-    return _token_logprobs(params, cfg, h, completion, temperature)
+    return head_logprobs(params, cfg, h, completion, temperature)
 
 
 def policy_logprobs(params, cfg, tokens, attention_mask, completion_len, group_size, **kw):
@@ -295,8 +291,7 @@ def skip_plan(advantages, loss_mask, group_size: int, microbatch_size: int) -> t
     live = (np.any(adv.reshape(groups, group_size) != 0, axis=1)
             & (mask.reshape(groups, group_size, -1).sum(axis=(1, 2)) > 0))
     order = np.concatenate([np.flatnonzero(live), np.flatnonzero(~live)])
-    # `_microbatches` puts group slot i * n_micro + j into microbatch j
-    slots = np.array([i * n_micro + j for j in range(n_micro) for i in range(per_micro)])
+    slots = np.asarray(_microbatches(np.arange(groups), n_micro)).reshape(-1)  # group slots, microbatch by microbatch
     group_at = np.empty(groups, np.int64)
     group_at[slots] = order
     rows = (group_at[:, None] * group_size + np.arange(group_size)[None, :]).reshape(-1)

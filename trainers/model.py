@@ -494,10 +494,6 @@ def positions_from_mask(attention_mask):
     return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
 
 
-def _token_logprobs(params, cfg, h, targets):
-    return head_logprobs(params, cfg, h, targets)
-
-
 def sequence_logprobs(params, cfg: ModelConfig, tokens, attention_mask, *, lora=None, lora_scale=1.0,
                       dropout_rng=None, lora_dropout=0.0, remat=False, logits_chunk_size=None):
     """Per-token log p(tokens[:, t+1] | tokens[:, :t+1]) and the entropy of that distribution.
@@ -515,7 +511,7 @@ def sequence_logprobs(params, cfg: ModelConfig, tokens, attention_mask, *, lora=
     h, targets = h[:, :-1], tokens[:, 1:]
     steps = h.shape[1]
     if not logits_chunk_size or logits_chunk_size >= steps:
-        return _token_logprobs(params, cfg, h, targets)
+        return head_logprobs(params, cfg, h, targets)
     n_chunks = -(-steps // logits_chunk_size)
     pad = n_chunks * logits_chunk_size - steps
     h = jnp.pad(h, ((0, 0), (0, pad), (0, 0)))
@@ -523,7 +519,7 @@ def sequence_logprobs(params, cfg: ModelConfig, tokens, attention_mask, *, lora=
     b = h.shape[0]
     h = h.reshape(b, n_chunks, logits_chunk_size, -1).swapaxes(0, 1)
     targets = targets.reshape(b, n_chunks, logits_chunk_size).swapaxes(0, 1)
-    chunk_fn = jax.checkpoint(lambda ht: _token_logprobs(params, cfg, ht[0], ht[1]))
+    chunk_fn = jax.checkpoint(lambda ht: head_logprobs(params, cfg, ht[0], ht[1]))
     logp, ent = jax.lax.map(chunk_fn, (h, targets))
     logp = logp.swapaxes(0, 1).reshape(b, -1)[:, :steps]
     ent = ent.swapaxes(0, 1).reshape(b, -1)[:, :steps]
